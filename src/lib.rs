@@ -1,0 +1,107 @@
+//! # audit-log
+//!
+//! A typed, tamper-evident audit trail for the administrative changes of a host application:
+//! users, user groups, applications, workspaces and permission-group memberships.
+//!
+//! Call [`AuditLog::record`] wherever the host creates, edits or deletes one of them. Each
+//! call becomes a [`Record`]: a typed [`Event`] with who did it ([`Actor`]), whether it
+//! worked ([`Outcome`]), where from ([`Context`]), when (UTC, microseconds), a gapless `seq`
+//! per tenant, and a hash chaining it to the record before, so any later edit, deletion or
+//! truncation of the trail is detectable ([`chain::verify`]).
+//!
+//! ## Quick start
+//!
+//! ```
+//! use audit_log::{
+//!     Actor, AuditLog, AuditStoreExt, Context, EntityKey, EntityRef, Event, MemorySink,
+//!     Query, UserChange, UserCreated,
+//! };
+//!
+//! let store = MemorySink::new();
+//! let log = AuditLog::builder(store.clone()).build();
+//!
+//! let admin = Actor::user(1, "root");
+//! let alice = EntityRef::new(42, "alice");
+//! let ops = EntityRef::new(7, "Operations");
+//!
+//! log.record(&admin, UserCreated::new(alice.clone()).login_name("alice").email("alice@example.com"))?;
+//! log.record(&admin, Event::user_added_to_group(alice.clone(), ops))?;
+//! // A password change is recorded as "changed": there is no way to pass the value.
+//! log.record(&admin, Event::user_edited(alice, vec![UserChange::password_changed()]))?;
+//!
+//! // Who did what to alice?
+//! for r in store.query(&Query::new().entity(EntityKey::user(42)))? {
+//!     let r = r?;
+//!     println!("#{} {} {}", r.seq, r.occurred_at, r.summary());
+//! }
+//!
+//! // Has anyone tampered with the trail?
+//! let report = store.verify(log.default_tenant())?;
+//! assert!(report.is_intact());
+//! assert_eq!(report.count, 3);
+//! # use audit_log::AuditStore;
+//! # Ok::<(), audit_log::Error>(())
+//! ```
+//!
+//! ## Stores
+//!
+//! | store | feature | for |
+//! | --- | --- | --- |
+//! | [`MemorySink`] | always | tests of host applications (with assertion helpers), small tools |
+//!
+//! Every store implements [`AuditSink`] (append) and [`AuditStore`] (read), whose docs state
+//! the contract, and passes the same [conformance suite](conformance).
+//!
+//! ## Features
+//!
+//! - `sqlite` (default): the embedded SQLite store (bundled; needs nothing installed).
+//! - `postgres`: the PostgreSQL store.
+//! - `conformance`: the store conformance suite, for third-party stores.
+//!
+//! ## Guarantees
+//!
+//! - **Append-only and tamper-evident**: no API edits a record; [`chain::verify`] names the
+//!   first bad seq; [`Checkpoint`]s kept elsewhere catch truncation and rollback.
+//! - **No secret at rest**: a user's password cannot be expressed; fields the
+//!   [`RedactionPolicy`] names are replaced by a marker (optionally a keyed fingerprint)
+//!   before anything is encoded.
+//! - **Clear errors**: bad input is an [`Error::InvalidInput`] naming the field; nothing is
+//!   written, nothing panics.
+//! - **Forward compatible**: events from a newer version read back as [`Event::Unknown`] with
+//!   their raw JSON, and still verify.
+#![deny(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod chain;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+mod error;
+pub mod event;
+mod limits;
+mod log;
+mod query;
+mod record;
+mod redact;
+mod sink;
+
+pub use chain::{ChainAlgorithm, Checkpoint, Digest, VerifyReport};
+pub use error::{BoxError, Error, Result};
+pub use event::{
+    user_fields, ApplicationCreated, ApplicationDeleted, ApplicationEdited, Attributes,
+    CustomEntity, CustomEvent, EntityId, EntityKey, EntityKind, EntityRef, Event, FieldChange,
+    FieldValue, GroupCreated, GroupDeleted, GroupEdited, GroupNesting, GroupPermission, Mention,
+    PermissionGroupRef, Role, Scope, UnknownEvent, UserChange, UserCreated, UserDeleted,
+    UserEdited, UserMembership, UserPermission, WorkspaceCreated, WorkspaceDeleted,
+    WorkspaceEdited,
+};
+pub use limits::Limits;
+pub use log::{AuditLog, AuditLogBuilder, Clock, Entry, ManualClock, ScopedLog, SystemClock};
+pub use query::{EventPattern, Order, Query};
+pub use record::{
+    Actor, ActorKind, Context, Head, Outcome, Receipt, Record, TenantId, SCHEMA_VERSION,
+};
+pub use redact::RedactionPolicy;
+pub use sink::{
+    AuditSink, AuditStore, AuditStoreExt, MemorySink, Page, PreparedRecord, RecordStream,
+};

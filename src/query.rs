@@ -1,0 +1,241 @@
+//! `Query`: which records to read, in which order.
+//!
+//! Every filter is optional; filters combine with AND, values within one filter (several
+//! actors, several event patterns) with OR. A query always reads one tenant's trail.
+//!
+//! ```
+//! use audit_log::{EntityKey, Outcome, Query};
+//!
+//! // The last 50 changes to group 7 or its memberships, newest first.
+//! let q = Query::new()
+//!     .entity(EntityKey::group(7))
+//!     .event("user.*")
+//!     .event("group.*")
+//!     .outcome(Outcome::Success)
+//!     .descending()
+//!     .limit(50);
+//! # let _ = q;
+//! ```
+
+use chrono::{DateTime, Utc};
+
+use crate::event::EntityKey;
+use crate::record::{Outcome, Record, TenantId};
+
+/// Iteration order, by seq.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Order {
+    /// Oldest first (seq 1, 2, 3, ...). The default.
+    #[default]
+    Ascending,
+    /// Newest first.
+    Descending,
+}
+
+/// An event-name filter: an exact name (`user.deleted`), a family (`user.*`), or everything
+/// (`*`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum EventPattern {
+    /// Exactly this name.
+    Exact(String),
+    /// Every name in this family (the part before the first dot).
+    Family(String),
+    /// Every event.
+    Any,
+}
+
+impl EventPattern {
+    /// Parses `name`, `family.*` or `*`.
+    pub fn parse(s: &str) -> Self {
+        if s == "*" {
+            EventPattern::Any
+        } else if let Some(f) = s.strip_suffix(".*") {
+            EventPattern::Family(f.to_owned())
+        } else {
+            EventPattern::Exact(s.to_owned())
+        }
+    }
+
+    /// Whether `name` matches.
+    pub fn matches(&self, name: &str) -> bool {
+        match self {
+            EventPattern::Exact(n) => n == name,
+            EventPattern::Family(f) => name
+                .strip_prefix(f.as_str())
+                .is_some_and(|rest| rest.starts_with('.')),
+            EventPattern::Any => true,
+        }
+    }
+}
+
+/// Which records to read. Build with the methods; read with
+/// [`AuditStore::query`](crate::AuditStore::query).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[must_use]
+pub struct Query {
+    /// The tenant; `None` means [`TenantId::default()`] at the store, or the log's default
+    /// tenant through [`AuditLog::query`](crate::AuditLog::query).
+    pub tenant: Option<TenantId>,
+    /// Records at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Records strictly before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// Records by any of these actor ids (empty: any actor).
+    pub actors: Vec<String>,
+    /// Records whose event matches any of these (empty: any event).
+    pub events: Vec<EventPattern>,
+    /// Records that name this entity as target, related entity or scope.
+    pub entity: Option<EntityKey>,
+    /// Records with this outcome.
+    pub outcome: Option<Outcome>,
+    /// Cursor: records after this seq in the query's order (greater when ascending, smaller
+    /// when descending).
+    pub after_seq: Option<u64>,
+    /// Records at or before this seq, whatever the order (for "state as of seq N").
+    pub through_seq: Option<u64>,
+    /// At most this many records.
+    pub limit: Option<usize>,
+    /// The order.
+    pub order: Order,
+}
+
+impl Query {
+    /// Everything in the default tenant, oldest first.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Everything in `tenant`, oldest first.
+    pub fn for_tenant(tenant: impl Into<TenantId>) -> Self {
+        Query {
+            tenant: Some(tenant.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the tenant.
+    pub fn tenant(mut self, tenant: impl Into<TenantId>) -> Self {
+        self.tenant = Some(tenant.into());
+        self
+    }
+
+    /// Records at or after `t`.
+    pub fn since(mut self, t: DateTime<Utc>) -> Self {
+        self.since = Some(t);
+        self
+    }
+
+    /// Records strictly before `t`.
+    pub fn until(mut self, t: DateTime<Utc>) -> Self {
+        self.until = Some(t);
+        self
+    }
+
+    /// Adds an actor id (records by any of the actors added match).
+    pub fn actor(mut self, id: impl Into<String>) -> Self {
+        self.actors.push(id.into());
+        self
+    }
+
+    /// Adds an event pattern: `user.deleted`, `user.*` or `*`.
+    pub fn event(mut self, pattern: &str) -> Self {
+        self.events.push(EventPattern::parse(pattern));
+        self
+    }
+
+    /// Records naming this entity in any role.
+    pub fn entity(mut self, key: EntityKey) -> Self {
+        self.entity = Some(key);
+        self
+    }
+
+    /// Records with this outcome.
+    pub fn outcome(mut self, outcome: Outcome) -> Self {
+        self.outcome = Some(outcome);
+        self
+    }
+
+    /// Cursor: records after `seq` in the query's order.
+    pub fn after_seq(mut self, seq: u64) -> Self {
+        self.after_seq = Some(seq);
+        self
+    }
+
+    /// Records at or before `seq`.
+    pub fn through_seq(mut self, seq: u64) -> Self {
+        self.through_seq = Some(seq);
+        self
+    }
+
+    /// At most `n` records.
+    pub fn limit(mut self, n: usize) -> Self {
+        self.limit = Some(n);
+        self
+    }
+
+    /// Oldest first (the default).
+    pub fn ascending(mut self) -> Self {
+        self.order = Order::Ascending;
+        self
+    }
+
+    /// Newest first.
+    pub fn descending(mut self) -> Self {
+        self.order = Order::Descending;
+        self
+    }
+
+    /// The tenant this query reads.
+    pub fn tenant_or_default(&self) -> TenantId {
+        self.tenant.clone().unwrap_or_default()
+    }
+
+    /// Whether `seq` lies inside the query's seq bounds (cursor and `through_seq`).
+    pub fn admits_seq(&self, seq: u64) -> bool {
+        let after_ok = match (self.after_seq, self.order) {
+            (None, _) => true,
+            (Some(c), Order::Ascending) => seq > c,
+            (Some(c), Order::Descending) => seq < c,
+        };
+        after_ok && self.through_seq.is_none_or(|t| seq <= t)
+    }
+
+    /// Whether a record passes every filter except the limit. Stores that cannot push a
+    /// filter down to an index use this, so all stores agree on what matches.
+    pub fn matches(&self, r: &Record) -> bool {
+        r.tenant == self.tenant_or_default()
+            && self.admits_seq(r.seq)
+            && self.since.is_none_or(|t| r.occurred_at >= t)
+            && self.until.is_none_or(|t| r.occurred_at < t)
+            && (self.actors.is_empty() || self.actors.contains(&r.actor.id))
+            && (self.events.is_empty() || self.events.iter().any(|p| p.matches(r.event.name())))
+            && self.entity.as_ref().is_none_or(|k| r.event.names(k))
+            && self.outcome.is_none_or(|o| o == r.outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_exact_family_and_any() {
+        assert!(EventPattern::parse("user.deleted").matches("user.deleted"));
+        assert!(!EventPattern::parse("user.deleted").matches("user.created"));
+        assert!(EventPattern::parse("user.*").matches("user.created"));
+        assert!(!EventPattern::parse("user.*").matches("username.created"));
+        assert!(!EventPattern::parse("user.*").matches("group.created"));
+        assert!(EventPattern::parse("billing.*").matches("billing.invoice.voided"));
+        assert!(EventPattern::parse("*").matches("anything"));
+    }
+
+    #[test]
+    fn cursor_follows_the_order() {
+        let asc = Query::new().after_seq(5);
+        assert!(asc.admits_seq(6) && !asc.admits_seq(5));
+        let desc = Query::new().descending().after_seq(5);
+        assert!(desc.admits_seq(4) && !desc.admits_seq(5) && !desc.admits_seq(6));
+        let through = Query::new().through_seq(3);
+        assert!(through.admits_seq(3) && !through.admits_seq(4));
+    }
+}

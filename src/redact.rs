@@ -1,0 +1,283 @@
+//! The redaction policy: which field values never reach the store.
+//!
+//! Applied by [`AuditLog`](crate::AuditLog) to every attribute, every field change and every
+//! key of a custom payload (at any depth) before a record is encoded, so a redacted value is
+//! in no hash, no column and no export.
+//!
+//! By default the policy redacts fields whose name looks like a secret: after lower-casing and
+//! dropping `_`, `-`, `.` and spaces, a name containing `password`, `passwd`, `secret`,
+//! `token`, `apikey`, `privatekey`, `credential` or `passphrase`. Add names of your own with
+//! [`RedactionPolicy::redact`]. Passwords of users are not a matter of policy: a
+//! [`UserChange`](crate::UserChange) cannot carry one, and a user field named `password` is
+//! refused.
+//!
+//! With a [`fingerprint_key`](RedactionPolicy::fingerprint_key), a redacted value is replaced
+//! by `hmac-sha256:<hex>` of its canonical encoding, so an investigator can tell that two
+//! records hold the same value (or check a candidate value with
+//! [`RedactionPolicy::fingerprint`]) without the store revealing it. Keep the key outside the
+//! store: whoever has it can confirm guesses.
+//!
+//! ```
+//! use audit_log::{FieldValue, RedactionPolicy};
+//! use serde_json::json;
+//!
+//! let policy = RedactionPolicy::default().redact("ssn").fingerprint_key(b"kept-in-a-vault");
+//! assert!(policy.is_redacted("SSN"));
+//! assert!(policy.is_redacted("api_token"));
+//! assert!(!policy.is_redacted("full_name"));
+//! let a = policy.redact_value(&json!("078-05-1120"));
+//! let b = policy.redact_value(&json!("078-05-1120"));
+//! assert_eq!(a, b);
+//! assert!(matches!(a, FieldValue::Redacted { fingerprint: Some(_) }));
+//! ```
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+
+use crate::chain::Canonical;
+use crate::event::{Attributes, Event, FieldChange, FieldValue, UserChange};
+
+const SECRET_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "apikey",
+    "privatekey",
+    "credential",
+    "passphrase",
+];
+
+/// Which field values are replaced by a redaction marker before they are stored.
+#[derive(Clone)]
+pub struct RedactionPolicy {
+    names: BTreeSet<String>,
+    secret_words: bool,
+    key: Option<Arc<[u8]>>,
+}
+
+impl Default for RedactionPolicy {
+    /// Redacts secret-looking field names; no fingerprints.
+    fn default() -> Self {
+        RedactionPolicy {
+            names: BTreeSet::new(),
+            secret_words: true,
+            key: None,
+        }
+    }
+}
+
+impl fmt::Debug for RedactionPolicy {
+    // Never print the key.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedactionPolicy")
+            .field("names", &self.names)
+            .field("secret_words", &self.secret_words)
+            .field("fingerprints", &self.key.is_some())
+            .finish()
+    }
+}
+
+fn normalize(name: &str) -> String {
+    name.chars()
+        .filter(|c| !matches!(c, '_' | '-' | '.' | ' '))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+impl RedactionPolicy {
+    /// The default policy: secret-looking names redacted.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Also redacts fields with this name (compared after the normalization above).
+    #[must_use]
+    pub fn redact(mut self, field: &str) -> Self {
+        self.names.insert(normalize(field));
+        self
+    }
+
+    /// Stops redacting secret-looking names by default; only names added with
+    /// [`redact`](Self::redact) are redacted. User passwords stay impossible to record.
+    #[must_use]
+    pub fn without_secret_words(mut self) -> Self {
+        self.secret_words = false;
+        self
+    }
+
+    /// Replaces redacted values with a keyed HMAC-SHA-256 fingerprint instead of a bare
+    /// marker.
+    #[must_use]
+    pub fn fingerprint_key(mut self, key: impl AsRef<[u8]>) -> Self {
+        self.key = Some(Arc::from(key.as_ref()));
+        self
+    }
+
+    /// Whether a field with this name is redacted.
+    pub fn is_redacted(&self, field: &str) -> bool {
+        let n = normalize(field);
+        self.names.contains(&n) || (self.secret_words && SECRET_WORDS.iter().any(|w| n.contains(w)))
+    }
+
+    /// The fingerprint of a value under this policy's key (`None` without a key): compare it
+    /// with the fingerprint in a record to check a candidate value.
+    pub fn fingerprint(&self, value: &Value) -> Option<String> {
+        let key = self.key.as_ref()?;
+        // HMAC accepts keys of any length, so this never fails.
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).ok()?;
+        let mut c = Canonical::default();
+        c.json(value);
+        mac.update(&c.into_bytes());
+        Some(format!(
+            "hmac-sha256:{}",
+            hex::encode(mac.finalize().into_bytes())
+        ))
+    }
+
+    /// The marker that replaces `value`.
+    pub fn redact_value(&self, value: &Value) -> FieldValue {
+        FieldValue::Redacted {
+            fingerprint: self.fingerprint(value),
+        }
+    }
+
+    fn field_value(&self, v: &mut FieldValue) {
+        if let FieldValue::Value(x) = v {
+            *v = self.redact_value(x);
+        }
+    }
+
+    fn attributes(&self, attrs: &mut Attributes) {
+        for (name, v) in attrs.iter_mut() {
+            if self.is_redacted(name) {
+                self.field_value(v);
+            }
+        }
+    }
+
+    fn change(&self, c: &mut FieldChange) {
+        if self.is_redacted(&c.field) {
+            if let Some(v) = c.old.as_mut() {
+                self.field_value(v);
+            }
+            if let Some(v) = c.new.as_mut() {
+                self.field_value(v);
+            }
+        }
+    }
+
+    fn payload(&self, v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                for (k, x) in map.iter_mut() {
+                    if self.is_redacted(k) {
+                        let marker = self.redact_value(x);
+                        *x = serde_json::to_value(marker).unwrap_or(Value::Null);
+                    } else {
+                        self.payload(x);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|x| self.payload(x)),
+            _ => {}
+        }
+    }
+
+    /// Redacts an event in place.
+    pub fn apply(&self, event: &mut Event) {
+        match event {
+            Event::UserCreated(e) => self.attributes(&mut e.attributes),
+            Event::UserEdited(e) => {
+                for c in &mut e.changes {
+                    if let UserChange::Field(f) = c {
+                        self.change(f);
+                    }
+                }
+            }
+            Event::GroupCreated(e) => self.attributes(&mut e.attributes),
+            Event::GroupEdited(e) => e.changes.iter_mut().for_each(|c| self.change(c)),
+            Event::ApplicationCreated(e) => self.attributes(&mut e.attributes),
+            Event::ApplicationEdited(e) => e.changes.iter_mut().for_each(|c| self.change(c)),
+            Event::WorkspaceCreated(e) => self.attributes(&mut e.attributes),
+            Event::WorkspaceEdited(e) => e.changes.iter_mut().for_each(|c| self.change(c)),
+            Event::Custom(e) => self.payload(&mut e.payload),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EntityRef, GroupCreated};
+    use serde_json::json;
+
+    #[test]
+    fn secret_names_are_redacted_in_every_shape() {
+        let p = RedactionPolicy::default();
+        for name in [
+            "password",
+            "Password",
+            "db_password",
+            "API-Key",
+            "apiKey",
+            "refresh.token",
+            "client_secret",
+        ] {
+            assert!(p.is_redacted(name), "{name}");
+        }
+        for name in ["name", "email", "description", "owner"] {
+            assert!(!p.is_redacted(name), "{name}");
+        }
+        assert!(!RedactionPolicy::default()
+            .without_secret_words()
+            .is_redacted("token"));
+    }
+
+    #[test]
+    fn payload_keys_are_redacted_at_any_depth() {
+        let p = RedactionPolicy::default().redact("iban");
+        let mut e = Event::custom(
+            "billing.account_changed",
+            json!({"account": {"IBAN": "DE89 3704", "holder": "ACME"}, "items": [{"token": "t"}]}),
+        );
+        p.apply(&mut e);
+        let Event::Custom(c) = e else { panic!() };
+        assert_eq!(c.payload["account"]["IBAN"], json!({"redacted": {}}));
+        assert_eq!(c.payload["account"]["holder"], "ACME");
+        assert_eq!(c.payload["items"][0]["token"], json!({"redacted": {}}));
+    }
+
+    #[test]
+    fn fingerprints_compare_equal_values_only() {
+        let p = RedactionPolicy::default().fingerprint_key("k1");
+        let q = RedactionPolicy::default().fingerprint_key("k2");
+        let a = p.fingerprint(&json!("x")).unwrap();
+        assert!(a.starts_with("hmac-sha256:") && a.len() == 12 + 64);
+        assert_eq!(Some(a.clone()), p.fingerprint(&json!("x")));
+        assert_ne!(Some(a.clone()), p.fingerprint(&json!("y")));
+        assert_ne!(Some(a), q.fingerprint(&json!("x")));
+        assert!(!format!("{p:?}").contains("k1"));
+    }
+
+    #[test]
+    fn attributes_are_redacted_by_name() {
+        let p = RedactionPolicy::default();
+        let mut attrs = Attributes::new();
+        attrs.insert("name".into(), "Ops".into());
+        attrs.insert("webhook_secret".into(), "s3cr3t".into());
+        let mut e = Event::GroupCreated(GroupCreated {
+            group: EntityRef::new(1, "Ops"),
+            attributes: attrs,
+        });
+        p.apply(&mut e);
+        let v = e.to_value().to_string();
+        assert!(!v.contains("s3cr3t"));
+        assert!(v.contains("Ops"));
+    }
+}

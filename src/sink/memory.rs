@@ -1,0 +1,408 @@
+//! `MemorySink`: the in-memory store, and the test double hosts assert against.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use super::{AuditSink, AuditStore, PreparedRecord, RecordStream};
+use crate::chain::{ChainAlgorithm, Digest};
+use crate::error::Result;
+use crate::query::{Order, Query};
+use crate::record::{Head, Receipt, Record, TenantId};
+
+/// How many records a query copies out per lock: bounds both memory and the time writers
+/// wait behind a reader.
+const PAGE: usize = 256;
+
+/// An in-memory store: complete against the [`AuditSink`] / [`AuditStore`] contract, cheap to
+/// clone (clones share the records), and lost when the process ends.
+///
+/// Use it in tests of a host application, where its assertion helpers read like the test's
+/// intent and print the trail when they fail:
+///
+/// ```
+/// use audit_log::{Actor, AuditLog, EntityKey, EntityRef, Event, MemorySink, Query};
+///
+/// let sink = MemorySink::new();
+/// let log = AuditLog::builder(sink.clone()).build();
+/// log.record(&Actor::user(7, "admin"), Event::user_deleted(EntityRef::new(42, "bob")))?;
+///
+/// sink.assert_one(&Query::new().event("user.deleted").entity(EntityKey::user(42)).actor("7"));
+/// sink.assert_none(&Query::new().event("group.*"));
+/// # Ok::<(), audit_log::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct MemorySink {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    algorithm: ChainAlgorithm,
+    trails: RwLock<BTreeMap<TenantId, Trail>>,
+}
+
+#[derive(Debug, Default)]
+struct Trail {
+    anchor: Head,
+    records: Vec<Record>,
+}
+
+impl Default for Head {
+    fn default() -> Self {
+        Head {
+            seq: 0,
+            hash: Digest::ZERO,
+        }
+    }
+}
+
+impl MemorySink {
+    /// An empty store using the default chain algorithm.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty store using `algorithm` for its chains.
+    pub fn with_algorithm(algorithm: ChainAlgorithm) -> Self {
+        MemorySink {
+            inner: Arc::new(Inner {
+                algorithm,
+                trails: RwLock::default(),
+            }),
+        }
+    }
+
+    // A panic while holding the lock cannot leave a trail half-written (appends build every
+    // record before pushing any), so a poisoned lock still guards consistent data.
+    fn read(&self) -> RwLockReadGuard<'_, BTreeMap<TenantId, Trail>> {
+        self.inner.trails.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, BTreeMap<TenantId, Trail>> {
+        self.inner.trails.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every record of the default tenant, oldest first.
+    pub fn records(&self) -> Vec<Record> {
+        self.find(&Query::new())
+    }
+
+    /// Every record matching `query` (its limit and order apply).
+    pub fn find(&self, query: &Query) -> Vec<Record> {
+        self.query(query)
+            .map(|s| s.filter_map(|r| r.ok()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Asserts that exactly `n` records match `query` and returns them.
+    ///
+    /// # Panics
+    /// When the count differs, with the query and every record of the tenant in the message.
+    #[track_caller]
+    pub fn assert_count(&self, query: &Query, n: usize) -> Vec<Record> {
+        let found = self.find(query);
+        if found.len() != n {
+            panic!(
+                "expected {n} record(s) matching {}, found {}\n{}",
+                describe(query),
+                found.len(),
+                self.dump(&query.tenant_or_default())
+            );
+        }
+        found
+    }
+
+    /// Asserts that exactly one record matches `query` and returns it.
+    ///
+    /// # Panics
+    /// As [`MemorySink::assert_count`].
+    #[track_caller]
+    pub fn assert_one(&self, query: &Query) -> Record {
+        let mut found = self.assert_count(query, 1);
+        found.remove(0)
+    }
+
+    /// Asserts that no record matches `query`.
+    ///
+    /// # Panics
+    /// As [`MemorySink::assert_count`].
+    #[track_caller]
+    pub fn assert_none(&self, query: &Query) {
+        self.assert_count(query, 0);
+    }
+
+    /// The tenant's trail as text, one record per line: what the assertions print.
+    pub fn dump(&self, tenant: &TenantId) -> String {
+        let trails = self.read();
+        let records = trails.get(tenant).map_or(&[][..], |t| &t.records[..]);
+        let mut out = format!("recorded in tenant {tenant} ({}):\n", records.len());
+        for r in records {
+            let _ = writeln!(out, "  #{} {}", r.seq, r.summary());
+        }
+        out
+    }
+
+    /// Applies a raw edit that bypasses the contract, so tests can prove that verification
+    /// catches it. Not for use outside tests.
+    #[cfg(any(test, feature = "conformance"))]
+    #[doc(hidden)]
+    pub fn tamper(&self, tenant: &TenantId, f: impl FnOnce(&mut Vec<Record>)) {
+        let mut trails = self.write();
+        if let Some(t) = trails.get_mut(tenant) {
+            f(&mut t.records);
+        }
+    }
+}
+
+/// The query in words, for assertion messages.
+fn describe(q: &Query) -> String {
+    let mut parts = Vec::new();
+    if !q.events.is_empty() {
+        let names: Vec<String> = q
+            .events
+            .iter()
+            .map(|p| match p {
+                crate::query::EventPattern::Exact(n) => n.clone(),
+                crate::query::EventPattern::Family(f) => format!("{f}.*"),
+                crate::query::EventPattern::Any => "*".to_owned(),
+            })
+            .collect();
+        parts.push(format!("event {}", names.join(" or ")));
+    }
+    if let Some(e) = &q.entity {
+        parts.push(format!("naming {e}"));
+    }
+    if !q.actors.is_empty() {
+        parts.push(format!("by actor {}", q.actors.join(" or ")));
+    }
+    if let Some(o) = q.outcome {
+        parts.push(format!("outcome {}", o.as_str()));
+    }
+    if let Some(t) = q.since {
+        parts.push(format!("since {t}"));
+    }
+    if let Some(t) = q.until {
+        parts.push(format!("until {t}"));
+    }
+    if parts.is_empty() {
+        "any record".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+impl AuditSink for MemorySink {
+    fn append(&self, batch: Vec<PreparedRecord>) -> Result<Vec<Receipt>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let algorithm = self.inner.algorithm;
+        let mut trails = self.write();
+        // Seal every record first, then push: nothing below can fail, and no reader sees
+        // part of a batch because the write lock is held throughout.
+        let mut heads: BTreeMap<TenantId, Head> = BTreeMap::new();
+        let mut sealed = Vec::with_capacity(batch.len());
+        for p in batch {
+            let head = match heads.get(&p.tenant) {
+                Some(h) => *h,
+                None => trails.get(&p.tenant).map_or_else(Head::default, |t| {
+                    t.records.last().map_or(t.anchor, |r| Head {
+                        seq: r.seq,
+                        hash: r.hash,
+                    })
+                }),
+            };
+            let record = p.seal(algorithm, head.seq + 1, head.hash);
+            heads.insert(
+                record.tenant.clone(),
+                Head {
+                    seq: record.seq,
+                    hash: record.hash,
+                },
+            );
+            sealed.push(record);
+        }
+        let receipts = sealed
+            .iter()
+            .map(|r| Receipt {
+                seq: r.seq,
+                id: r.id,
+                hash: r.hash,
+            })
+            .collect();
+        for r in sealed {
+            trails.entry(r.tenant.clone()).or_default().records.push(r);
+        }
+        Ok(receipts)
+    }
+}
+
+impl AuditStore for MemorySink {
+    fn query<'a>(&'a self, query: &Query) -> Result<RecordStream<'a>> {
+        Ok(Box::new(MemoryStream {
+            sink: self,
+            query: query.clone(),
+            tenant: query.tenant_or_default(),
+            cursor: None,
+            buffer: Vec::new().into_iter(),
+            remaining: query.limit.unwrap_or(usize::MAX),
+            done: false,
+        }))
+    }
+
+    fn head(&self, tenant: &TenantId) -> Result<Option<Head>> {
+        Ok(self.read().get(tenant).and_then(|t| {
+            t.records.last().map(|r| Head {
+                seq: r.seq,
+                hash: r.hash,
+            })
+        }))
+    }
+
+    fn chain_algorithm(&self) -> ChainAlgorithm {
+        self.inner.algorithm
+    }
+
+    fn tenants(&self) -> Result<Vec<TenantId>> {
+        Ok(self
+            .read()
+            .iter()
+            .filter(|(_, t)| !t.records.is_empty())
+            .map(|(k, _)| k.clone())
+            .collect())
+    }
+
+    fn anchor(&self, tenant: &TenantId) -> Result<Head> {
+        Ok(self
+            .read()
+            .get(tenant)
+            .map_or_else(Head::default, |t| t.anchor))
+    }
+
+    fn count(&self, query: &Query) -> Result<Option<u64>> {
+        let q = Query {
+            limit: None,
+            ..query.clone()
+        };
+        Ok(Some(self.query(&q)?.count() as u64))
+    }
+}
+
+/// Reads a trail a page at a time, taking the lock once per page.
+struct MemoryStream<'a> {
+    sink: &'a MemorySink,
+    query: Query,
+    tenant: TenantId,
+    /// Index into the trail's vector of the next record to look at (ascending: counts up;
+    /// descending: counts down, exclusive).
+    cursor: Option<usize>,
+    buffer: std::vec::IntoIter<Record>,
+    remaining: usize,
+    done: bool,
+}
+
+impl MemoryStream<'_> {
+    fn fill(&mut self) {
+        let trails = self.sink.read();
+        let Some(trail) = trails.get(&self.tenant) else {
+            self.done = true;
+            return;
+        };
+        let records = &trail.records;
+        let mut page = Vec::new();
+        match self.query.order {
+            Order::Ascending => {
+                let mut i = self.cursor.unwrap_or(0);
+                while i < records.len() && page.len() < PAGE.min(self.remaining) {
+                    if self.query.matches(&records[i]) {
+                        page.push(records[i].clone());
+                    }
+                    i += 1;
+                }
+                self.done = i >= records.len();
+                self.cursor = Some(i);
+            }
+            Order::Descending => {
+                let mut i = self.cursor.unwrap_or(records.len()).min(records.len());
+                while i > 0 && page.len() < PAGE.min(self.remaining) {
+                    i -= 1;
+                    if self.query.matches(&records[i]) {
+                        page.push(records[i].clone());
+                    }
+                }
+                self.done = i == 0;
+                self.cursor = Some(i);
+            }
+        }
+        self.buffer = page.into_iter();
+    }
+}
+
+impl Iterator for MemoryStream<'_> {
+    type Item = Result<Record>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.remaining == 0 {
+                return None;
+            }
+            if let Some(r) = self.buffer.next() {
+                self.remaining -= 1;
+                return Some(Ok(r));
+            }
+            if self.done {
+                return None;
+            }
+            self.fill();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance;
+
+    #[test]
+    fn memory_sink_passes_the_conformance_suite() {
+        conformance::run_all(&MemoryHarness);
+    }
+
+    #[test]
+    fn memory_sink_with_blake3_passes_the_conformance_suite() {
+        conformance::run_all(&MemoryHarness3);
+    }
+
+    struct MemoryHarness;
+    struct MemoryHarness3;
+
+    impl conformance::Harness for MemoryHarness {
+        type Store = MemorySink;
+        fn fresh(&self) -> MemorySink {
+            MemorySink::new()
+        }
+        fn tamper(&self, store: &MemorySink, tenant: &TenantId, op: conformance::Tamper) -> bool {
+            store.tamper(tenant, |records| conformance::apply_tamper(records, op));
+            true
+        }
+    }
+
+    impl conformance::Harness for MemoryHarness3 {
+        type Store = MemorySink;
+        fn fresh(&self) -> MemorySink {
+            MemorySink::with_algorithm(ChainAlgorithm::Blake3)
+        }
+        fn tamper(&self, store: &MemorySink, tenant: &TenantId, op: conformance::Tamper) -> bool {
+            store.tamper(tenant, |records| conformance::apply_tamper(records, op));
+            true
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "expected 1 record(s) matching event user.deleted, found 0")]
+    fn failed_assertions_say_what_was_recorded() {
+        let sink = MemorySink::new();
+        sink.assert_one(&Query::new().event("user.deleted"));
+    }
+}

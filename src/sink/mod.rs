@@ -1,0 +1,315 @@
+//! The store contract: [`AuditSink`] (the write side) and [`AuditStore`] (the read side).
+//!
+//! Stores: [`MemorySink`] always; [`SqliteSink`](crate::SqliteSink) with the default `sqlite`
+//! feature; `PostgresSink` with the `postgres` feature.
+
+mod memory;
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::chain::{self, ChainAlgorithm, Checkpoint, Digest, VerifyReport};
+use crate::error::Result;
+use crate::event::Event;
+use crate::query::Query;
+use crate::record::{Actor, Context, Head, Outcome, Receipt, Record, TenantId};
+
+pub use memory::MemorySink;
+
+/// A record ready to append: stamped, redacted, validated and canonically encoded; a store
+/// only assigns its seq and links it into the chain.
+///
+/// Made by [`AuditLog::prepare`](crate::AuditLog::prepare); there is no other way to build
+/// one, so a store can trust that every prepared record passed the log's checks.
+#[derive(Debug, Clone)]
+pub struct PreparedRecord {
+    pub(crate) id: Uuid,
+    pub(crate) occurred_at: DateTime<Utc>,
+    pub(crate) tenant: TenantId,
+    pub(crate) actor: Actor,
+    pub(crate) event: Event,
+    pub(crate) event_value: Value,
+    pub(crate) outcome: Outcome,
+    pub(crate) context: Context,
+    pub(crate) schema_version: u32,
+    pub(crate) body: Vec<u8>,
+}
+
+impl PreparedRecord {
+    /// The record's id.
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+    /// When it happened.
+    pub fn occurred_at(&self) -> DateTime<Utc> {
+        self.occurred_at
+    }
+    /// The tenant whose stream it joins.
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+    /// Who acted.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+    /// What happened.
+    pub fn event(&self) -> &Event {
+        &self.event
+    }
+    /// The event's wire JSON.
+    pub fn event_value(&self) -> &Value {
+        &self.event_value
+    }
+    /// The event's wire JSON as text, for stores that keep it as a column.
+    pub fn event_json(&self) -> String {
+        self.event_value.to_string()
+    }
+    /// The outcome.
+    pub fn outcome(&self) -> Outcome {
+        self.outcome
+    }
+    /// The context.
+    pub fn context(&self) -> &Context {
+        &self.context
+    }
+    /// The record format version.
+    pub fn schema_version(&self) -> u32 {
+        self.schema_version
+    }
+    /// The canonical body (see [`chain`](crate::chain)).
+    pub fn canonical_body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The hash this record gets at `seq` after `prev`.
+    pub fn hash_at(&self, algorithm: ChainAlgorithm, seq: u64, prev: &Digest) -> Digest {
+        algorithm.link(seq, prev, &self.body)
+    }
+
+    /// The same record with another event (re-encoded), for the conformance suite's
+    /// unknown-event check.
+    #[cfg(any(test, feature = "conformance"))]
+    #[doc(hidden)]
+    pub fn with_event_for_tests(mut self, event: Event) -> Self {
+        self.event_value = event.to_value();
+        self.event = event;
+        self.body = chain::encode_body(
+            &self.tenant,
+            &self.id,
+            self.occurred_at.timestamp_micros(),
+            &self.actor,
+            self.outcome,
+            &self.context,
+            self.schema_version,
+            &self.event_value,
+        );
+        self
+    }
+
+    /// Seals the record at `seq` after `prev`: the stored form.
+    pub fn seal(self, algorithm: ChainAlgorithm, seq: u64, prev: Digest) -> Record {
+        let hash = self.hash_at(algorithm, seq, &prev);
+        Record {
+            seq,
+            id: self.id,
+            occurred_at: self.occurred_at,
+            tenant: self.tenant,
+            actor: self.actor,
+            event: self.event,
+            outcome: self.outcome,
+            context: self.context,
+            schema_version: self.schema_version,
+            chain: algorithm,
+            prev_hash: prev,
+            hash,
+        }
+    }
+}
+
+/// Records read from a store, in the query's order, one at a time.
+///
+/// A record that cannot be read is an `Err(Error::Corrupt { seq, .. })` item; the iterator
+/// goes on with the next one, so one bad row never hides the rest of the trail.
+pub type RecordStream<'a> = Box<dyn Iterator<Item = Result<Record>> + Send + 'a>;
+
+/// Where records go: the write side of a store.
+///
+/// # Contract
+///
+/// Every implementation upholds this, and the [conformance suite](crate::conformance) checks
+/// it:
+///
+/// - **Sequence.** Each tenant has one stream. The store assigns each appended record the next
+///   seq of its tenant's stream: 1, 2, 3, ... without gaps or duplicates, also when several
+///   threads, connections or processes append at once. Records of a batch take consecutive
+///   seqs per tenant, in batch order.
+/// - **Chain.** Inside the same write the store sets `prev_hash` to the hash of the tenant's
+///   previous record (its [`anchor`](AuditStore::anchor) for the first one) and `hash` to
+///   [`PreparedRecord::hash_at`]. Seq and chain are assigned together, under the store's
+///   serialization point, so concurrent appenders can never fork a chain.
+/// - **Atomicity.** A batch is appended whole or not at all: on `Err`, no record of it is
+///   visible, now or after a crash; on `Ok`, all are.
+/// - **Durability on Ok.** When `append` returns `Ok`, the records are committed to the
+///   store's durable medium as configured (a [`MemorySink`] is durable for the life of the
+///   process). The receipts are in batch order.
+/// - **Visibility.** A record whose append returned `Ok` is visible to every later query on any
+///   handle of the same store. Concurrent appenders see each other's records in seq order; a
+///   reader never sees a gap that is later filled.
+/// - **Append-only.** No method of the store edits or deletes a record, except an explicit,
+///   self-recording retention purge where a store offers one.
+/// - **Errors.** A failed append returns a typed [`Error`](crate::Error) and leaves the store
+///   as it was; an empty batch is `Ok(vec![])` and writes nothing.
+pub trait AuditSink: Send + Sync + fmt::Debug + 'static {
+    /// Appends a batch atomically and returns where each record landed, in batch order.
+    ///
+    /// # Errors
+    /// Store failures ([`Error::StorageFull`](crate::Error::StorageFull),
+    /// [`Error::ReadOnly`](crate::Error::ReadOnly), [`Error::Busy`](crate::Error::Busy),
+    /// [`Error::Unavailable`](crate::Error::Unavailable), ...); none of the batch is written.
+    fn append(&self, batch: Vec<PreparedRecord>) -> Result<Vec<Receipt>>;
+}
+
+/// The read side of a store.
+///
+/// # Contract
+///
+/// - [`query`](AuditStore::query) returns exactly the records for which
+///   [`Query::matches`] holds, in the query's seq order, at most `limit` of them, and reads
+///   them incrementally: memory does not grow with the size of the trail.
+/// - A query reads one tenant's trail and never yields another tenant's record.
+/// - [`head`](AuditStore::head) is the newest record's seq and hash (`None` for an empty
+///   trail); a query started after `head` returned sees at least that record.
+/// - Unreadable records come out as `Err(Error::Corrupt { seq, .. })` items, and the stream
+///   continues after them.
+pub trait AuditStore: AuditSink {
+    /// Streams the records matching `query`.
+    ///
+    /// # Errors
+    /// The store could not start the read; per-record problems come as stream items.
+    fn query<'a>(&'a self, query: &Query) -> Result<RecordStream<'a>>;
+
+    /// The newest record of a tenant's trail.
+    ///
+    /// # Errors
+    /// Store failures.
+    fn head(&self, tenant: &TenantId) -> Result<Option<Head>>;
+
+    /// The algorithm this store's chains use.
+    fn chain_algorithm(&self) -> ChainAlgorithm;
+
+    /// The tenants with at least one record, in name order.
+    ///
+    /// # Errors
+    /// Store failures.
+    fn tenants(&self) -> Result<Vec<TenantId>>;
+
+    /// Where a tenant's chain starts: seq 0 and the zero hash, or after a retention purge the
+    /// last purged seq and its hash.
+    ///
+    /// # Errors
+    /// Store failures.
+    fn anchor(&self, tenant: &TenantId) -> Result<Head> {
+        let _ = tenant;
+        Ok(Head {
+            seq: 0,
+            hash: Digest::ZERO,
+        })
+    }
+
+    /// How many records match `query` (ignoring its limit), when the store can tell cheaply;
+    /// `None` otherwise. Used for progress totals.
+    ///
+    /// # Errors
+    /// Store failures.
+    fn count(&self, query: &Query) -> Result<Option<u64>> {
+        let _ = query;
+        Ok(None)
+    }
+}
+
+/// One page of a cursor-paginated read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// The records of this page.
+    pub records: Vec<Record>,
+    /// The cursor for the next page ([`Query::after_seq`]), or `None` when this was the last.
+    pub next_cursor: Option<u64>,
+}
+
+/// Conveniences over any [`AuditStore`].
+pub trait AuditStoreExt: AuditStore {
+    /// The record at `seq` in `tenant`'s trail.
+    ///
+    /// # Errors
+    /// Store failures, or [`Error::Corrupt`](crate::Error::Corrupt) if it cannot be read.
+    fn get(&self, tenant: &TenantId, seq: u64) -> Result<Option<Record>> {
+        if seq == 0 {
+            return Ok(None);
+        }
+        let q = Query::for_tenant(tenant.clone())
+            .after_seq(seq - 1)
+            .through_seq(seq)
+            .limit(1);
+        self.query(&q)?.next().transpose()
+    }
+
+    /// One page of `query` (whose `limit` is the page size, 100 if unset) and the cursor
+    /// for the next.
+    ///
+    /// # Errors
+    /// Store failures and unreadable records.
+    fn page(&self, query: &Query) -> Result<Page> {
+        let size = query.limit.unwrap_or(100);
+        let q = query.clone().limit(size + 1);
+        let mut records = self.query(&q)?.collect::<Result<Vec<_>>>()?;
+        let more = records.len() > size;
+        records.truncate(size);
+        let next_cursor = if more {
+            records.last().map(|r| r.seq)
+        } else {
+            None
+        };
+        Ok(Page {
+            records,
+            next_cursor,
+        })
+    }
+
+    /// Verifies a tenant's chain; see [`chain::verify`].
+    ///
+    /// # Errors
+    /// As [`chain::verify`].
+    fn verify(&self, tenant: &TenantId) -> Result<VerifyReport>
+    where
+        Self: Sized,
+    {
+        chain::verify(self, tenant)
+    }
+
+    /// Verifies a tenant's chain against a checkpoint; see [`chain::verify_against`].
+    ///
+    /// # Errors
+    /// As [`chain::verify_against`].
+    fn verify_against(&self, checkpoint: &Checkpoint) -> Result<VerifyReport>
+    where
+        Self: Sized,
+    {
+        chain::verify_against(self, checkpoint)
+    }
+
+    /// A checkpoint at the tenant's head, to keep outside the store.
+    ///
+    /// # Errors
+    /// Store failures.
+    fn checkpoint(&self, tenant: &TenantId) -> Result<Option<Checkpoint>>
+    where
+        Self: Sized,
+    {
+        Checkpoint::current(self, tenant)
+    }
+}
+
+impl<T: AuditStore + ?Sized> AuditStoreExt for T {}
