@@ -89,11 +89,11 @@ pub use chain::{ChainAlgorithm, Checkpoint, Digest, VerifyReport};
 pub use error::{BoxError, Error, Result};
 pub use event::{
     user_fields, ApplicationCreated, ApplicationDeleted, ApplicationEdited, Attributes,
-    CustomEntity, CustomEvent, EntityId, EntityKey, EntityKind, EntityRef, Event, FieldChange,
-    FieldValue, GroupCreated, GroupDeleted, GroupEdited, GroupNesting, GroupPermission, Mention,
-    PermissionGroupRef, Role, Scope, UnknownEvent, UserChange, UserCreated, UserDeleted,
-    UserEdited, UserMembership, UserPermission, WorkspaceCreated, WorkspaceDeleted,
-    WorkspaceEdited,
+    AuditExported, AuditPurged, CustomEntity, CustomEvent, EntityId, EntityKey, EntityKind,
+    EntityRef, Event, FieldChange, FieldValue, GroupCreated, GroupDeleted, GroupEdited,
+    GroupNesting, GroupPermission, Mention, PermissionGroupRef, Role, Scope, UnknownEvent,
+    UserChange, UserCreated, UserDeleted, UserEdited, UserMembership, UserPermission,
+    WorkspaceCreated, WorkspaceDeleted, WorkspaceEdited,
 };
 pub use limits::Limits;
 pub use log::{AuditLog, AuditLogBuilder, Clock, Entry, ManualClock, ScopedLog, SystemClock};

@@ -175,6 +175,12 @@ impl Limits {
                     ));
                 }
             }
+            Event::AuditPurged(_) => {
+                return Err(Error::invalid(
+                    "event",
+                    "audit.purged is recorded by a store's retention purge, not by hosts",
+                ))
+            }
             Event::Unknown(_) => {
                 return Err(Error::invalid(
                     "event",

@@ -16,6 +16,7 @@
 //! | application | `application.created`, `application.edited`, `application.deleted` |
 //! | workspace | `workspace.created`, `workspace.edited`, `workspace.deleted` |
 //! | permission | `permission.user_added`, `permission.user_removed`, `permission.group_added`, `permission.group_removed` |
+//! | audit | `audit.purged`, `audit.exported` (the trail recording what was done to it) |
 //! | custom | the host's own dotted name, wire tag `custom` |
 //!
 //! A record written by a newer version, whose event this version does not know (or whose
@@ -38,6 +39,7 @@
 //! ```
 
 mod application;
+mod audit;
 mod custom;
 mod entity;
 mod field;
@@ -50,6 +52,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 pub use application::{ApplicationCreated, ApplicationDeleted, ApplicationEdited};
+pub use audit::{AuditExported, AuditPurged};
 pub use custom::{CustomEntity, CustomEvent};
 pub use entity::{EntityId, EntityKey, EntityKind, EntityRef, Mention, Role};
 pub use field::{user_fields, Attributes, FieldChange, FieldValue, UserChange};
@@ -127,6 +130,10 @@ pub enum Event {
     PermissionGroupAdded(GroupPermission),
     /// `permission.group_removed`
     PermissionGroupRemoved(GroupPermission),
+    /// `audit.purged`
+    AuditPurged(AuditPurged),
+    /// `audit.exported`
+    AuditExported(AuditExported),
     /// A host-defined event (wire tag `custom`; [`Event::name`] is the host's name).
     Custom(CustomEvent),
     /// An event this version does not know, kept with its raw JSON.
@@ -223,6 +230,8 @@ vocabulary! {
     PermissionUserRemoved(UserPermission) = "permission.user_removed",
     PermissionGroupAdded(GroupPermission) = "permission.group_added",
     PermissionGroupRemoved(GroupPermission) = "permission.group_removed",
+    AuditPurged(AuditPurged) = "audit.purged",
+    AuditExported(AuditExported) = "audit.exported",
 }
 
 impl Event {
@@ -432,7 +441,7 @@ impl Event {
                 }
                 v
             }
-            Event::Unknown(_) => Vec::new(),
+            Event::AuditPurged(_) | Event::AuditExported(_) | Event::Unknown(_) => Vec::new(),
         }
     }
 
@@ -540,6 +549,8 @@ into_event!(
     WorkspaceCreated => WorkspaceCreated,
     WorkspaceEdited => WorkspaceEdited,
     WorkspaceDeleted => WorkspaceDeleted,
+    AuditPurged => AuditPurged,
+    AuditExported => AuditExported,
     CustomEvent => Custom
 );
 

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::{AuditSink, AuditStore, PreparedRecord, RecordStream};
+use super::{check_continuation, AuditSink, AuditStore, PreparedRecord, RecordStream};
 use crate::chain::{ChainAlgorithm, Digest};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::query::{Order, Query};
 use crate::record::{Head, Receipt, Record, TenantId};
 
@@ -233,6 +233,55 @@ impl AuditSink for MemorySink {
             .collect();
         for r in sealed {
             trails.entry(r.tenant.clone()).or_default().records.push(r);
+        }
+        Ok(receipts)
+    }
+
+    fn append_sealed(&self, records: Vec<Record>) -> Result<Vec<Receipt>> {
+        let algorithm = self.inner.algorithm;
+        let mut trails = self.write();
+        // Check the whole batch against the heads it would build on before touching a trail.
+        let mut heads: BTreeMap<TenantId, Option<Head>> = BTreeMap::new();
+        for (i, r) in records.iter().enumerate() {
+            let head = match heads.get(&r.tenant) {
+                Some(h) => *h,
+                None => trails.get(&r.tenant).and_then(|t| {
+                    t.records
+                        .last()
+                        .map(|l| Head {
+                            seq: l.seq,
+                            hash: l.hash,
+                        })
+                        .or((t.anchor.seq > 0).then_some(t.anchor))
+                }),
+            };
+            check_continuation(algorithm, head, r)
+                .map_err(|why| Error::invalid(format!("records[{i}]"), why))?;
+            heads.insert(
+                r.tenant.clone(),
+                Some(Head {
+                    seq: r.seq,
+                    hash: r.hash,
+                }),
+            );
+        }
+        let receipts = records
+            .iter()
+            .map(|r| Receipt {
+                seq: r.seq,
+                id: r.id,
+                hash: r.hash,
+            })
+            .collect();
+        for r in records {
+            let trail = trails.entry(r.tenant.clone()).or_default();
+            if trail.records.is_empty() && trail.anchor.seq == 0 && r.seq > 1 {
+                trail.anchor = Head {
+                    seq: r.seq - 1,
+                    hash: r.prev_hash,
+                };
+            }
+            trail.records.push(r);
         }
         Ok(receipts)
     }

@@ -170,6 +170,62 @@ pub trait AuditSink: Send + Sync + fmt::Debug + 'static {
     /// [`Error::ReadOnly`](crate::Error::ReadOnly), [`Error::Busy`](crate::Error::Busy),
     /// [`Error::Unavailable`](crate::Error::Unavailable), ...); none of the batch is written.
     fn append(&self, batch: Vec<PreparedRecord>) -> Result<Vec<Receipt>>;
+
+    /// Appends records that already carry their seq and hashes: an import of a trail
+    /// exported from another store, kept byte for byte so it verifies the same.
+    ///
+    /// Each record must continue its tenant's trail exactly as [`check_continuation`]
+    /// describes (next seq, links to the head, hash recomputes, the store's algorithm); into
+    /// an empty tenant the first record may start after a purge point, which then becomes the
+    /// tenant's [`anchor`](AuditStore::anchor). The batch is atomic like
+    /// [`append`](Self::append).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) with field `records[i]` naming the
+    /// first record that does not continue the trail (nothing is written); store failures.
+    fn append_sealed(&self, records: Vec<Record>) -> Result<Vec<Receipt>>;
+}
+
+/// Checks that `record` may follow `head` (the tenant's last record, or its anchor) in a
+/// trail using `algorithm`. With `head == None` (an empty tenant) any starting point is
+/// accepted as long as the record's own hash recomputes.
+///
+/// # Errors
+/// A message saying what does not continue.
+pub fn check_continuation(
+    algorithm: ChainAlgorithm,
+    head: Option<Head>,
+    record: &Record,
+) -> std::result::Result<(), String> {
+    if record.chain != algorithm {
+        return Err(format!(
+            "record uses {} but the store uses {}",
+            record.chain, algorithm
+        ));
+    }
+    if record.seq == 0 {
+        return Err("seq 0 is not a valid seq".to_owned());
+    }
+    if let Some(h) = head {
+        if record.seq != h.seq + 1 {
+            return Err(format!("seq {} does not follow {}", record.seq, h.seq));
+        }
+        if record.prev_hash != h.hash {
+            return Err(format!(
+                "seq {} does not link to the hash of seq {}",
+                record.seq, h.seq
+            ));
+        }
+    } else if record.seq == 1 && record.prev_hash != Digest::ZERO {
+        return Err("seq 1 must link to the zero hash".to_owned());
+    }
+    if chain::compute_hash(record) != record.hash {
+        return Err(format!(
+            "seq {}: content does not match its hash",
+            record.seq
+        ));
+    }
+    Ok(())
 }
 
 /// The read side of a store.
