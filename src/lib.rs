@@ -73,6 +73,11 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+/// The README's examples, compiled and run as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub mod chain;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
@@ -103,5 +108,6 @@ pub use record::{
 };
 pub use redact::RedactionPolicy;
 pub use sink::{
-    AuditSink, AuditStore, AuditStoreExt, MemorySink, Page, PreparedRecord, RecordStream,
+    check_continuation, AuditSink, AuditStore, AuditStoreExt, MemorySink, Page, PreparedRecord,
+    RecordStream,
 };

@@ -288,16 +288,10 @@ pub struct Record {
 }
 
 impl Record {
-    /// What the record says happened, in one line a person reads: `alice (user 7) did
-    /// user.deleted to user bob (42)`.
+    /// What the record says happened, in one line a person reads: `root added user alice to
+    /// group Accounting`, with the outcome when it was not a success.
     pub fn summary(&self) -> String {
-        let mut s = format!("{} {}", self.actor.label(), self.event.name());
-        if let Some(t) = self.event.target() {
-            s.push_str(&format!(" {} {}", t.kind, t.label()));
-        }
-        if let Some(r) = self.event.related() {
-            s.push_str(&format!(" / {} {}", r.kind, r.label()));
-        }
+        let mut s = format!("{} {}", self.actor.label(), self.event.describe());
         if self.outcome != Outcome::Success {
             s.push_str(&format!(" ({})", self.outcome.as_str()));
         }

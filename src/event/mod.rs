@@ -41,6 +41,7 @@
 mod application;
 mod audit;
 mod custom;
+mod describe;
 mod entity;
 mod field;
 mod group;
