@@ -138,6 +138,51 @@ impl Error {
         }
     }
 
+    /// An error of the same category carrying this one's message: for reporting one failure
+    /// (a failed group commit) to several callers, since driver errors cannot be cloned.
+    pub(crate) fn duplicate(&self) -> Error {
+        let source = || -> BoxError {
+            let mut msg = String::new();
+            let mut next = std::error::Error::source(self);
+            while let Some(e) = next {
+                if !msg.is_empty() {
+                    msg.push_str(": ");
+                }
+                msg.push_str(&e.to_string());
+                next = e.source();
+            }
+            msg.into()
+        };
+        match self {
+            Error::InvalidInput { field, reason } => Error::InvalidInput {
+                field: field.clone(),
+                reason: reason.clone(),
+            },
+            Error::Corrupt { seq, reason } => Error::Corrupt {
+                seq: *seq,
+                reason: reason.clone(),
+            },
+            Error::SchemaTooNew { found, supported } => Error::SchemaTooNew {
+                found: *found,
+                supported: *supported,
+            },
+            Error::NotAStore { reason } => Error::NotAStore {
+                reason: reason.clone(),
+            },
+            Error::StorageFull { .. } => Error::StorageFull { source: source() },
+            Error::ReadOnly { .. } => Error::ReadOnly { source: source() },
+            Error::Busy { .. } => Error::Busy { source: source() },
+            Error::Unavailable { .. } => Error::Unavailable { source: source() },
+            Error::NotSupported(m) => Error::NotSupported(m.clone()),
+            Error::Verification(m) => Error::Verification(m.clone()),
+            Error::Store { store, .. } => Error::Store {
+                store,
+                source: source(),
+            },
+            Error::Io(e) => Error::Io(std::io::Error::new(e.kind(), e.to_string())),
+        }
+    }
+
     /// Whether retrying the same call later may succeed (busy, unavailable).
     pub fn is_transient(&self) -> bool {
         matches!(self, Error::Busy { .. } | Error::Unavailable { .. })

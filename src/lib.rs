@@ -48,6 +48,7 @@
 //! | store | feature | for |
 //! | --- | --- | --- |
 //! | [`MemorySink`] | always | tests of host applications (with assertion helpers), small tools |
+//! | `PostgresSink` | `postgres` | several host instances writing one trail (see the `postgres` module) |
 //!
 //! Every store implements [`AuditSink`] (append) and [`AuditStore`] (read), whose docs state
 //! the contract, and passes the same [conformance suite](conformance).
@@ -107,6 +108,8 @@ pub use record::{
     Actor, ActorKind, Context, Head, Outcome, Receipt, Record, TenantId, SCHEMA_VERSION,
 };
 pub use redact::RedactionPolicy;
+#[cfg(feature = "postgres")]
+pub use sink::postgres::{self, PgPool, PostgresOptions, PostgresSink};
 pub use sink::{
     check_continuation, AuditSink, AuditStore, AuditStoreExt, MemorySink, Page, PreparedRecord,
     RecordStream,

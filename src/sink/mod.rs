@@ -3,7 +3,11 @@
 //! Stores: [`MemorySink`] always; [`SqliteSink`](crate::SqliteSink) with the default `sqlite`
 //! feature; `PostgresSink` with the `postgres` feature.
 
+#[cfg(feature = "postgres")]
+mod group_commit;
 mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 
 use std::fmt;
 

@@ -1,0 +1,475 @@
+//! `PostgresSink`: one trail in PostgreSQL, shared by every instance of a host.
+//!
+//! # How it keeps one chain with many writers
+//!
+//! Each tenant has a row in `audit_heads` holding its last seq and hash. An append locks the
+//! head rows of its tenants (`SELECT ... FOR UPDATE`, in tenant order so writers cannot
+//! deadlock), assigns the next seqs, links the hashes, writes the records and moves the heads,
+//! all in one transaction. Writers of other tenants are not blocked; writers of the same tenant
+//! queue on its row, whichever process or connection they come from. Within one process a
+//! writer thread groups what concurrent callers submit into one transaction (group commit),
+//! so threads share a commit instead of queueing on the row one commit at a time.
+//!
+//! # Schema
+//!
+//! Four tables in a schema of the host's choice (default `audit_log`): `audit_records` (one
+//! row per record, every `Query` filter backed by an index), `audit_mentions` (which entities
+//! each record names, for entity timelines), `audit_heads` and `audit_meta` (schema version and
+//! chain algorithm). Triggers reject `UPDATE`, `DELETE` and `TRUNCATE` on the records and
+//! mentions tables. [`PostgresSink::connect`] creates the schema when it is missing and
+//! refuses one written by a newer version.
+//!
+//! # Least privilege
+//!
+//! Triggers stop stray SQL, but the table owner can drop a trigger. A careful operator creates
+//! the schema with an owner role and lets the application connect as another role that can
+//! only insert and read:
+//!
+//! ```sql
+//! -- as the owner, once (or let PostgresSink::connect create it as the owner)
+//! REVOKE ALL ON ALL TABLES IN SCHEMA audit_log FROM app;
+//! GRANT USAGE ON SCHEMA audit_log TO app;
+//! GRANT SELECT, INSERT ON audit_log.audit_records, audit_log.audit_mentions TO app;
+//! GRANT SELECT, INSERT, UPDATE ON audit_log.audit_heads TO app;
+//! GRANT SELECT ON audit_log.audit_meta TO app;
+//! ```
+//!
+//! The application role then cannot update, delete, truncate, alter or drop the trail, nor
+//! disable its triggers; `audit_heads` is the only table it updates, and a forged head is
+//! caught by [`verify`](crate::chain::verify), which reads the records themselves.
+//!
+//! # Durability
+//!
+//! An append returns `Ok` after PostgreSQL committed it. With the server's default
+//! `synchronous_commit = on` that means flushed to its WAL on disk; with a synchronous
+//! standby, replicated as configured.
+
+mod read;
+mod schema;
+mod write;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::time::Duration;
+
+use postgres::NoTls;
+use r2d2_postgres::PostgresConnectionManager;
+
+use super::group_commit::{Committer, GroupCommit};
+use super::{AuditSink, AuditStore, PreparedRecord, RecordStream};
+use crate::chain::{ChainAlgorithm, Digest};
+use crate::error::{Error, Result};
+use crate::query::Query;
+use crate::record::{Head, Receipt, Record, TenantId};
+
+/// The version of the PostgreSQL schema this build writes (kept in `audit_meta`).
+pub const SCHEMA_VERSION: u32 = schema::SCHEMA_VERSION;
+
+/// A pool of PostgreSQL connections, as `r2d2` makes them.
+pub type PgPool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+
+type Pooled = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
+
+/// Maps a driver error to the crate's categories.
+pub(crate) fn pg_error(e: postgres::Error) -> Error {
+    use postgres::error::SqlState;
+    if let Some(code) = e.as_db_error().map(|db| db.code().clone()) {
+        let code = &code;
+        let source = Box::new(e);
+        return if *code == SqlState::DISK_FULL || *code == SqlState::PROGRAM_LIMIT_EXCEEDED {
+            Error::StorageFull { source }
+        } else if *code == SqlState::READ_ONLY_SQL_TRANSACTION {
+            Error::ReadOnly { source }
+        } else if *code == SqlState::LOCK_NOT_AVAILABLE
+            || *code == SqlState::T_R_SERIALIZATION_FAILURE
+            || *code == SqlState::T_R_DEADLOCK_DETECTED
+            || *code == SqlState::QUERY_CANCELED
+        {
+            Error::Busy { source }
+        } else if *code == SqlState::ADMIN_SHUTDOWN
+            || *code == SqlState::CRASH_SHUTDOWN
+            || *code == SqlState::CANNOT_CONNECT_NOW
+            || code.code().starts_with("08")
+        {
+            Error::Unavailable { source }
+        } else {
+            Error::Store {
+                store: "postgres",
+                source,
+            }
+        };
+    }
+    if e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) {
+        return Error::Unavailable {
+            source: Box::new(e),
+        };
+    }
+    Error::Store {
+        store: "postgres",
+        source: Box::new(e),
+    }
+}
+
+fn pool_error(e: r2d2::Error) -> Error {
+    Error::Unavailable {
+        source: Box::new(e),
+    }
+}
+
+/// Options for [`PostgresSink::connect_with`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct PostgresOptions {
+    schema: String,
+    pool_size: u32,
+    connect_timeout: Duration,
+    algorithm: ChainAlgorithm,
+    max_group: usize,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        PostgresOptions {
+            schema: "audit_log".to_owned(),
+            pool_size: 8,
+            connect_timeout: Duration::from_secs(10),
+            algorithm: ChainAlgorithm::default(),
+            max_group: 4096,
+        }
+    }
+}
+
+impl PostgresOptions {
+    /// The defaults: schema `audit_log`, 8 connections, 10 s connect timeout, SHA-256.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The PostgreSQL schema holding the tables (created if missing).
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = schema.into();
+        self
+    }
+
+    /// The most connections the pool opens (one is the writer's).
+    pub fn pool_size(mut self, n: u32) -> Self {
+        self.pool_size = n.max(2);
+        self
+    }
+
+    /// How long to wait for a connection before an append or query fails with
+    /// [`Error::Unavailable`].
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+
+    /// The chain algorithm of a trail created now; an existing trail keeps its own.
+    pub fn chain_algorithm(mut self, a: ChainAlgorithm) -> Self {
+        self.algorithm = a;
+        self
+    }
+
+    /// The most records one group commit carries.
+    pub fn max_group(mut self, n: usize) -> Self {
+        self.max_group = n.max(1);
+        self
+    }
+}
+
+/// A PostgreSQL store: the [`AuditSink`] / [`AuditStore`] contract across any number of
+/// processes and connections writing one trail. See the [module docs](self).
+///
+/// ```no_run
+/// use audit_log::{Actor, AuditLog, EntityRef, Event, PostgresSink};
+///
+/// let store = PostgresSink::connect("postgres://app@db.internal/app")?;
+/// let log = AuditLog::builder(store).build();
+/// log.record(&Actor::user(1, "root"), Event::user_deleted(EntityRef::new(42, "bob")))?;
+/// # Ok::<(), audit_log::Error>(())
+/// ```
+pub struct PostgresSink {
+    pool: PgPool,
+    tables: schema::Tables,
+    algorithm: ChainAlgorithm,
+    writer: GroupCommit,
+}
+
+impl fmt::Debug for PostgresSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresSink")
+            .field("schema", &self.tables.name)
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresSink {
+    /// Connects with the default options (schema `audit_log`).
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when the server cannot be reached; [`Error::SchemaTooNew`] for a
+    /// trail written by a newer version; [`Error::InvalidInput`] for a malformed URL.
+    pub fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, PostgresOptions::default())
+    }
+
+    /// Connects with options.
+    ///
+    /// # Errors
+    /// As [`PostgresSink::connect`].
+    pub fn connect_with(url: &str, options: PostgresOptions) -> Result<Self> {
+        let config: postgres::Config = url
+            .parse()
+            .map_err(|e: postgres::Error| Error::invalid("url", e))?;
+        let manager = PostgresConnectionManager::new(config, NoTls);
+        let pool = r2d2::Pool::builder()
+            .max_size(options.pool_size)
+            // Connections open as they are needed: a host with many stores (or a test suite)
+            // does not hold idle connections it never uses.
+            .min_idle(Some(0))
+            .connection_timeout(options.connect_timeout)
+            .build(manager)
+            .map_err(pool_error)?;
+        Self::from_pool(pool, options)
+    }
+
+    /// Uses a pool the host already has. The pool's connections must reach the database
+    /// holding (or to hold) the trail; `options.pool_size` and the connect timeout are the
+    /// pool's own.
+    ///
+    /// # Errors
+    /// As [`PostgresSink::connect`].
+    pub fn from_pool(pool: PgPool, options: PostgresOptions) -> Result<Self> {
+        let tables = schema::Tables::new(&options.schema);
+        let algorithm = {
+            let mut conn = pool.get().map_err(pool_error)?;
+            schema::install(&mut *conn, &tables, options.algorithm)?
+        };
+        let writer = GroupCommit::start(
+            "audit-log-postgres-writer",
+            PgWriter {
+                pool: pool.clone(),
+                tables: tables.clone(),
+                algorithm,
+            },
+            options.max_group,
+        )?;
+        Ok(PostgresSink {
+            pool,
+            tables,
+            algorithm,
+            writer,
+        })
+    }
+
+    /// Creates (or migrates) the schema through a host's own client, for hosts that manage
+    /// migrations themselves. Returns the trail's chain algorithm.
+    ///
+    /// # Errors
+    /// As [`PostgresSink::connect`].
+    pub fn install_schema(
+        client: &mut impl postgres::GenericClient,
+        schema: &str,
+        algorithm: ChainAlgorithm,
+    ) -> Result<ChainAlgorithm> {
+        schema::install(client, &schema::Tables::new(schema), algorithm)
+    }
+
+    /// Appends inside the host's own transaction, so the audit record commits or rolls back
+    /// with the change it describes. The schema must exist (see
+    /// [`install_schema`](Self::install_schema)); `algorithm` must be the trail's.
+    ///
+    /// Until the host commits, other appenders to the same tenants wait on this transaction:
+    /// keep it short.
+    ///
+    /// ```no_run
+    /// use audit_log::{Actor, AuditLog, ChainAlgorithm, EntityRef, Event, MemorySink, PostgresSink};
+    ///
+    /// let log = AuditLog::builder(MemorySink::new()).build(); // only used to prepare
+    /// let mut client = postgres::Client::connect("postgres://app@db.internal/app", postgres::NoTls)?;
+    /// let mut tx = client.transaction()?;
+    /// tx.execute("DELETE FROM users WHERE id = $1", &[&42i64])?;
+    /// let record = log.prepare(audit_log::Entry::new(Actor::user(1, "root"), Event::user_deleted(EntityRef::new(42, "bob"))))?;
+    /// PostgresSink::append_in(&mut tx, "audit_log", ChainAlgorithm::Sha256, vec![record])?;
+    /// tx.commit()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Store errors; nothing is appended then, and the host should roll back.
+    pub fn append_in(
+        tx: &mut postgres::Transaction<'_>,
+        schema: &str,
+        algorithm: ChainAlgorithm,
+        batch: Vec<PreparedRecord>,
+    ) -> Result<Vec<Receipt>> {
+        let tables = schema::Tables::new(schema);
+        let mut out = write::append_prepared(tx, &tables, algorithm, &[&batch])?;
+        Ok(out.pop().unwrap_or_default())
+    }
+
+    /// The PostgreSQL schema holding the trail.
+    pub fn schema(&self) -> &str {
+        &self.tables.name
+    }
+
+    fn client(&self) -> Result<Pooled> {
+        self.pool.get().map_err(pool_error)
+    }
+
+    /// The SQL and parameters of the first page of `query`, for `EXPLAIN` in tests.
+    #[doc(hidden)]
+    pub fn query_sql(
+        &self,
+        query: &Query,
+    ) -> Option<(String, Vec<Box<dyn postgres::types::ToSql + Sync + Send>>)> {
+        read::explain_sql(self, query)
+    }
+
+    /// A connection from the sink's pool, for tests that inspect the tables.
+    #[doc(hidden)]
+    pub fn raw_client(&self) -> Result<impl std::ops::DerefMut<Target = postgres::Client>> {
+        self.client()
+    }
+}
+
+/// The writer thread's side: one transaction per group.
+struct PgWriter {
+    pool: PgPool,
+    tables: schema::Tables,
+    algorithm: ChainAlgorithm,
+}
+
+impl PgWriter {
+    fn commit(&mut self, batches: &[&[PreparedRecord]]) -> Result<Vec<Vec<Receipt>>> {
+        let mut conn = self.pool.get().map_err(pool_error)?;
+        let mut tx = conn.transaction().map_err(pg_error)?;
+        let receipts = write::append_prepared(&mut tx, &self.tables, self.algorithm, batches)?;
+        tx.commit().map_err(pg_error)?;
+        Ok(receipts)
+    }
+}
+
+impl Committer for PgWriter {
+    fn commit_group(&mut self, batches: Vec<Vec<PreparedRecord>>) -> Vec<Result<Vec<Receipt>>> {
+        let all: Vec<&[PreparedRecord]> = batches.iter().map(|b| b.as_slice()).collect();
+        match self.commit(&all) {
+            Ok(receipts) => receipts.into_iter().map(Ok).collect(),
+            Err(e) if batches.len() == 1 => vec![Err(e)],
+            // The server or the connection failed: every caller gets that answer.
+            Err(e)
+                if e.is_transient()
+                    || matches!(e, Error::StorageFull { .. } | Error::ReadOnly { .. }) =>
+            {
+                batches.iter().map(|_| Err(e.duplicate())).collect()
+            }
+            // Something about one batch failed the group: give each batch its own chance.
+            Err(_) => all
+                .iter()
+                .map(|b| self.commit(&[b]).map(|mut r| r.pop().unwrap_or_default()))
+                .collect(),
+        }
+    }
+}
+
+impl AuditSink for PostgresSink {
+    fn append(&self, batch: Vec<PreparedRecord>) -> Result<Vec<Receipt>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.writer.submit(batch)
+    }
+
+    fn append_sealed(&self, records: Vec<Record>) -> Result<Vec<Receipt>> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.client()?;
+        let mut tx = conn.transaction().map_err(pg_error)?;
+        let receipts = write::append_sealed(&mut tx, &self.tables, self.algorithm, &records)?;
+        tx.commit().map_err(pg_error)?;
+        Ok(receipts)
+    }
+}
+
+impl AuditStore for PostgresSink {
+    fn query<'a>(&'a self, query: &Query) -> Result<RecordStream<'a>> {
+        Ok(Box::new(read::PgStream::new(self, query)))
+    }
+
+    fn head(&self, tenant: &TenantId) -> Result<Option<Head>> {
+        let row = self
+            .client()?
+            .query_opt(
+                &format!(
+                    "SELECT seq, hash FROM {} WHERE tenant = $1 ORDER BY seq DESC LIMIT 1",
+                    self.tables.records
+                ),
+                &[&tenant.as_str()],
+            )
+            .map_err(pg_error)?;
+        row.map(|r| {
+            let seq: i64 = r.try_get(0).map_err(pg_error)?;
+            let hash: Vec<u8> = r.try_get(1).map_err(pg_error)?;
+            Ok(Head {
+                seq: seq as u64,
+                hash: Digest::from_slice(&hash).map_err(|w| Error::corrupt(seq as u64, w))?,
+            })
+        })
+        .transpose()
+    }
+
+    fn chain_algorithm(&self) -> ChainAlgorithm {
+        self.algorithm
+    }
+
+    fn tenants(&self) -> Result<Vec<TenantId>> {
+        let rows = self
+            .client()?
+            .query(
+                &format!(
+                    "SELECT tenant FROM {} WHERE seq > anchor_seq ORDER BY tenant",
+                    self.tables.heads
+                ),
+                &[],
+            )
+            .map_err(pg_error)?;
+        let mut names = BTreeSet::new();
+        for r in rows {
+            names.insert(TenantId::new(r.try_get::<_, String>(0).map_err(pg_error)?));
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    fn anchor(&self, tenant: &TenantId) -> Result<Head> {
+        let row = self
+            .client()?
+            .query_opt(
+                &format!(
+                    "SELECT anchor_seq, anchor_hash FROM {} WHERE tenant = $1",
+                    self.tables.heads
+                ),
+                &[&tenant.as_str()],
+            )
+            .map_err(pg_error)?;
+        match row {
+            None => Ok(Head {
+                seq: 0,
+                hash: Digest::ZERO,
+            }),
+            Some(r) => {
+                let seq: i64 = r.try_get(0).map_err(pg_error)?;
+                let hash: Vec<u8> = r.try_get(1).map_err(pg_error)?;
+                Ok(Head {
+                    seq: seq as u64,
+                    hash: Digest::from_slice(&hash).map_err(|w| Error::corrupt(seq as u64, w))?,
+                })
+            }
+        }
+    }
+
+    fn count(&self, query: &Query) -> Result<Option<u64>> {
+        read::count(self, query).map(Some)
+    }
+}
