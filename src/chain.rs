@@ -636,6 +636,20 @@ mod tests {
     }
 
     #[test]
+    fn floats_encode_the_same_after_a_round_trip_through_json_text() {
+        // Without serde_json's `float_roundtrip`, these parse back one ulp off.
+        for f in [
+            1.0715660391465826e-75,
+            -1.81996730402717e-179,
+            -1.603964615428183e143,
+        ] {
+            let v = json!({ "amount": f });
+            let back: Value = serde_json::from_str(&v.to_string()).unwrap();
+            assert_eq!(enc(&back), enc(&v), "{f}");
+        }
+    }
+
+    #[test]
     fn pinned_encoding_of_a_small_value() {
         assert_eq!(
             enc(&json!({"k": [1, "é"]})),
