@@ -75,6 +75,7 @@
 
 pub mod chain;
 #[cfg(any(test, feature = "conformance"))]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // a test suite: it fails by panicking
 pub mod conformance;
 mod error;
 pub mod event;
