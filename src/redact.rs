@@ -1,8 +1,9 @@
 //! The redaction policy: which field values never reach the store.
 //!
 //! Applied by [`AuditLog`](crate::AuditLog) to every attribute, every field change and every
-//! key of a custom payload (at any depth) before a record is encoded, so a redacted value is
-//! in no hash, no column and no export.
+//! key of a custom payload before a record is encoded, so a redacted value is in no hash, no
+//! column and no export. Keys inside JSON values are checked at any depth: in a custom
+//! payload, and in the value of an attribute or field change whose own name is not redacted.
 //!
 //! By default the policy redacts fields whose name looks like a secret: after lower-casing and
 //! dropping `_`, `-`, `.` and spaces, a name containing `password`, `passwd`, `secret`,
@@ -152,22 +153,27 @@ impl RedactionPolicy {
         }
     }
 
+    /// A field's value: redacted whole when the field's name is, otherwise searched for
+    /// keys the policy names, like a custom payload (an attribute `smtp` may well hold
+    /// `{"host": ..., "password": ...}`).
+    fn field(&self, redact: bool, v: &mut FieldValue) {
+        if redact {
+            self.field_value(v);
+        } else if let FieldValue::Value(x) = v {
+            self.payload(x);
+        }
+    }
+
     fn attributes(&self, attrs: &mut Attributes) {
         for (name, v) in attrs.iter_mut() {
-            if self.is_redacted(name) {
-                self.field_value(v);
-            }
+            self.field(self.is_redacted(name), v);
         }
     }
 
     fn change(&self, c: &mut FieldChange) {
-        if self.is_redacted(&c.field) {
-            if let Some(v) = c.old.as_mut() {
-                self.field_value(v);
-            }
-            if let Some(v) = c.new.as_mut() {
-                self.field_value(v);
-            }
+        let redact = self.is_redacted(&c.field);
+        for v in [c.old.as_mut(), c.new.as_mut()].into_iter().flatten() {
+            self.field(redact, v);
         }
     }
 
@@ -251,6 +257,33 @@ mod tests {
         assert_eq!(c.payload["account"]["IBAN"], json!({"redacted": {}}));
         assert_eq!(c.payload["account"]["holder"], "ACME");
         assert_eq!(c.payload["items"][0]["token"], json!({"redacted": {}}));
+    }
+
+    #[test]
+    fn keys_inside_attribute_and_change_values_are_redacted() {
+        let p = RedactionPolicy::default();
+        let mut attrs = Attributes::new();
+        attrs.insert(
+            "smtp".into(),
+            json!({"host": "mail", "password": "s3cr3t"}).into(),
+        );
+        let mut e = Event::GroupCreated(GroupCreated {
+            group: EntityRef::new(1, "Ops"),
+            attributes: attrs,
+        });
+        p.apply(&mut e);
+        let mut c = Event::group_edited(
+            EntityRef::new(1, "Ops"),
+            vec![FieldChange::new(
+                "hook",
+                json!([{"token": "t0k"}]),
+                json!({}),
+            )],
+        );
+        p.apply(&mut c);
+        let (e, c) = (e.to_value().to_string(), c.to_value().to_string());
+        assert!(!e.contains("s3cr3t") && e.contains("mail"), "{e}");
+        assert!(!c.contains("t0k"), "{c}");
     }
 
     #[test]
