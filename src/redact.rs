@@ -9,8 +9,9 @@
 //! dropping `_`, `-`, `.` and spaces, a name containing `password`, `passwd`, `secret`,
 //! `token`, `apikey`, `privatekey`, `credential` or `passphrase`. Add names of your own with
 //! [`RedactionPolicy::redact`]. Passwords of users are not a matter of policy: a
-//! [`UserChange`](crate::UserChange) cannot carry one, and a user field named `password` is
-//! refused.
+//! [`UserChange`](crate::UserChange) cannot carry one, a user field named `password` is
+//! refused, and a user field whose name contains `password` or `passwd` is redacted under
+//! every policy.
 //!
 //! With a [`fingerprint_key`](RedactionPolicy::fingerprint_key), a redacted value is replaced
 //! by `hmac-sha256:<hex>` of its canonical encoding, so an investigator can tell that two
@@ -90,6 +91,14 @@ fn normalize(name: &str) -> String {
         .collect()
 }
 
+/// Whether a user's field name speaks of a password (`new_password`, `initial-passwd`). The
+/// exact names (`password`, `passwd`, `password_hash`) are refused by the log's checks; the
+/// rest are redacted even under [`RedactionPolicy::without_secret_words`].
+fn names_a_password(field: &str) -> bool {
+    let n = normalize(field);
+    n.contains("password") || n.contains("passwd")
+}
+
 impl RedactionPolicy {
     /// The default policy: secret-looking names redacted.
     pub fn new() -> Self {
@@ -104,7 +113,8 @@ impl RedactionPolicy {
     }
 
     /// Stops redacting secret-looking names by default; only names added with
-    /// [`redact`](Self::redact) are redacted. User passwords stay impossible to record.
+    /// [`redact`](Self::redact) are redacted. User passwords stay impossible to record: a
+    /// user's field whose name contains `password` or `passwd` is still redacted.
     #[must_use]
     pub fn without_secret_words(mut self) -> Self {
         self.secret_words = false;
@@ -164,14 +174,17 @@ impl RedactionPolicy {
         }
     }
 
-    fn attributes(&self, attrs: &mut Attributes) {
+    /// `user` marks a user's fields, whose password-like names are redacted whatever the
+    /// policy says.
+    fn attributes(&self, attrs: &mut Attributes, user: bool) {
         for (name, v) in attrs.iter_mut() {
-            self.field(self.is_redacted(name), v);
+            let redact = self.is_redacted(name) || (user && names_a_password(name));
+            self.field(redact, v);
         }
     }
 
-    fn change(&self, c: &mut FieldChange) {
-        let redact = self.is_redacted(&c.field);
+    fn change(&self, c: &mut FieldChange, user: bool) {
+        let redact = self.is_redacted(&c.field) || (user && names_a_password(&c.field));
         for v in [c.old.as_mut(), c.new.as_mut()].into_iter().flatten() {
             self.field(redact, v);
         }
@@ -197,20 +210,20 @@ impl RedactionPolicy {
     /// Redacts an event in place.
     pub fn apply(&self, event: &mut Event) {
         match event {
-            Event::UserCreated(e) => self.attributes(&mut e.attributes),
+            Event::UserCreated(e) => self.attributes(&mut e.attributes, true),
             Event::UserEdited(e) => {
                 for c in &mut e.changes {
                     if let UserChange::Field(f) = c {
-                        self.change(f);
+                        self.change(f, true);
                     }
                 }
             }
-            Event::GroupCreated(e) => self.attributes(&mut e.attributes),
-            Event::GroupEdited(e) => e.changes.iter_mut().for_each(|c| self.change(c)),
-            Event::ApplicationCreated(e) => self.attributes(&mut e.attributes),
-            Event::ApplicationEdited(e) => e.changes.iter_mut().for_each(|c| self.change(c)),
-            Event::WorkspaceCreated(e) => self.attributes(&mut e.attributes),
-            Event::WorkspaceEdited(e) => e.changes.iter_mut().for_each(|c| self.change(c)),
+            Event::GroupCreated(e) => self.attributes(&mut e.attributes, false),
+            Event::GroupEdited(e) => e.changes.iter_mut().for_each(|c| self.change(c, false)),
+            Event::ApplicationCreated(e) => self.attributes(&mut e.attributes, false),
+            Event::ApplicationEdited(e) => e.changes.iter_mut().for_each(|c| self.change(c, false)),
+            Event::WorkspaceCreated(e) => self.attributes(&mut e.attributes, false),
+            Event::WorkspaceEdited(e) => e.changes.iter_mut().for_each(|c| self.change(c, false)),
             Event::Custom(e) => self.payload(&mut e.payload),
             _ => {}
         }
