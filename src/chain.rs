@@ -250,12 +250,23 @@ impl Canonical {
                 self.buf.push(b'o');
                 self.len(m.len());
                 // serde_json's default map is sorted, but with its `preserve_order` feature
-                // (which another crate in the host's tree may turn on) it is not: sort here.
-                let mut entries: Vec<(&String, &Value)> = m.iter().collect();
-                entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-                for (k, x) in entries {
-                    self.str(k);
-                    self.json(x);
+                // (which another crate in the host's tree may turn on) it is not: sort then.
+                let sorted = m
+                    .keys()
+                    .zip(m.keys().skip(1))
+                    .all(|(a, b)| a.as_bytes() < b.as_bytes());
+                if sorted {
+                    for (k, x) in m {
+                        self.str(k);
+                        self.json(x);
+                    }
+                } else {
+                    let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+                    entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+                    for (k, x) in entries {
+                        self.str(k);
+                        self.json(x);
+                    }
                 }
             }
         }

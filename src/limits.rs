@@ -52,6 +52,19 @@ impl Default for Limits {
     }
 }
 
+/// Whether `check_text` would pass, without building its error.
+fn text_ok(s: &str, max: usize, allow_newlines: bool) -> bool {
+    s.len() <= max
+        && !s
+            .chars()
+            .any(|c| c.is_control() && !(allow_newlines && matches!(c, '\n' | '\t' | '\r')))
+}
+
+/// Whether `check_id` would pass, without building its error.
+fn id_ok(s: &str, max: usize) -> bool {
+    !s.trim().is_empty() && text_ok(s, max, false)
+}
+
 fn check_text(field: &str, s: &str, max: usize, allow_newlines: bool) -> Result<()> {
     if s.len() > max {
         return Err(Error::invalid(
@@ -171,11 +184,15 @@ impl Limits {
     /// Checks an event: ids, display snapshots, field names, custom names, passwords.
     pub(crate) fn check_event(&self, e: &Event) -> Result<()> {
         for m in e.mentions() {
-            let id_path = format!("{}.id", m.path);
-            check_id(&id_path, m.id.as_str(), self.max_id_bytes)?;
+            // The field path is only formatted when a check fails: this runs on every record.
+            if !id_ok(m.id.as_str(), self.max_id_bytes) {
+                check_id(&format!("{}.id", m.path), m.id.as_str(), self.max_id_bytes)?;
+            }
             if let Some(d) = m.display {
-                let path = format!("{}.display", m.path);
-                check_text(&path, d, self.max_display_bytes, false)?;
+                if !text_ok(d, self.max_display_bytes, false) {
+                    let path = format!("{}.display", m.path);
+                    check_text(&path, d, self.max_display_bytes, false)?;
+                }
             }
             if let crate::EntityKind::Other(k) = m.kind {
                 check_name(&format!("{}.kind", m.path), k)?;
