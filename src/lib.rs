@@ -106,3 +106,5 @@ pub use redact::RedactionPolicy;
 pub use sink::{
     AuditSink, AuditStore, AuditStoreExt, MemorySink, Page, PreparedRecord, RecordStream,
 };
+// For third-party stores implementing `AuditSink::append_sealed`, whose docs point at it.
+pub use sink::check_continuation;
