@@ -40,7 +40,7 @@
 //!
 //! # Choosing the algorithm
 //!
-//! SHA-256 is the default: on ~300-byte records it measured as fast as BLAKE3 on machines
+//! SHA-256 is the default: on ~300-byte records it measured faster than BLAKE3 on machines
 //! with SHA extensions (see `docs/benchmarks.md`), and auditors can check it with any tool.
 //! The algorithm is stored with every record and in every checkpoint.
 
