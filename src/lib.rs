@@ -114,3 +114,4 @@ pub use sink::{
     check_continuation, AuditSink, AuditStore, AuditStoreExt, MemorySink, Page, PreparedRecord,
     RecordStream,
 };
+// For third-party stores implementing `AuditSink::append_sealed`, whose docs point at it.

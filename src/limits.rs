@@ -1,7 +1,11 @@
 //! Input limits and the checks every entry passes before anything is written.
 
 use crate::error::{Error, Result};
-use crate::event::{user_fields, Attributes, Event, FieldChange, UserChange, RESERVED_FAMILIES};
+use serde_json::Value;
+
+use crate::event::{
+    user_fields, Attributes, Event, FieldChange, FieldValue, UserChange, RESERVED_FAMILIES,
+};
 use crate::record::{Actor, Context, TenantId};
 
 /// Bounds on what one entry may contain. Input beyond them is refused with
@@ -22,6 +26,11 @@ pub struct Limits {
     pub max_reason_bytes: usize,
     /// Longest field or attribute name, in bytes. Default 128.
     pub max_field_name_bytes: usize,
+    /// Deepest nesting of a host's JSON value (an attribute, a field change, a custom
+    /// payload), in arrays and objects. Default 64: deeper values would overflow the stack of
+    /// the encoder, and a record nested past `serde_json`'s parse limit (128 levels) could be
+    /// stored but never read back.
+    pub max_json_depth: usize,
     /// Largest encoded record (event and envelope), in bytes. Default 64 KiB.
     pub max_record_bytes: usize,
     /// Most entries in one batch. Default 10 000.
@@ -36,10 +45,24 @@ impl Default for Limits {
             max_user_agent_bytes: 1024,
             max_reason_bytes: 4096,
             max_field_name_bytes: 128,
+            max_json_depth: 64,
             max_record_bytes: 64 * 1024,
             max_batch: 10_000,
         }
     }
+}
+
+/// Whether `check_text` would pass, without building its error.
+fn text_ok(s: &str, max: usize, allow_newlines: bool) -> bool {
+    s.len() <= max
+        && !s
+            .chars()
+            .any(|c| c.is_control() && !(allow_newlines && matches!(c, '\n' | '\t' | '\r')))
+}
+
+/// Whether `check_id` would pass, without building its error.
+fn id_ok(s: &str, max: usize) -> bool {
+    !s.trim().is_empty() && text_ok(s, max, false)
 }
 
 fn check_text(field: &str, s: &str, max: usize, allow_newlines: bool) -> Result<()> {
@@ -59,6 +82,16 @@ fn check_text(field: &str, s: &str, max: usize, allow_newlines: bool) -> Result<
         ));
     }
     Ok(())
+}
+
+/// Whether `v` nests arrays and objects more than `max` levels deep. Recurses at most
+/// `max + 1` frames, so it is safe on any value.
+fn too_deep(v: &Value, max: usize) -> bool {
+    match v {
+        Value::Array(a) => max == 0 || a.iter().any(|c| too_deep(c, max - 1)),
+        Value::Object(m) => max == 0 || m.values().any(|c| too_deep(c, max - 1)),
+        _ => false,
+    }
 }
 
 fn check_id(field: &str, s: &str, max: usize) -> Result<()> {
@@ -97,16 +130,37 @@ impl Limits {
         Ok(())
     }
 
+    fn check_json(&self, path: &str, v: &Value) -> Result<()> {
+        if too_deep(v, self.max_json_depth) {
+            return Err(Error::invalid(
+                path,
+                format!(
+                    "JSON nested deeper than the limit of {} levels",
+                    self.max_json_depth
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_field_value(&self, path: &str, v: Option<&FieldValue>) -> Result<()> {
+        match v {
+            Some(FieldValue::Value(v)) => self.check_json(path, v),
+            _ => Ok(()),
+        }
+    }
+
     fn check_field_name(&self, path: &str, name: &str) -> Result<()> {
         check_id(path, name, self.max_field_name_bytes)
     }
 
     fn check_attributes(&self, attrs: &Attributes, user: bool) -> Result<()> {
-        for name in attrs.keys() {
+        for (name, v) in attrs {
             self.check_field_name("event.attributes", name)?;
             if user && is_password_field(name) {
                 return Err(password_refused("event.attributes"));
             }
+            self.check_field_value("event.attributes", Some(v))?;
         }
         Ok(())
     }
@@ -121,6 +175,8 @@ impl Limits {
             if user && is_password_field(&c.field) {
                 return Err(password_refused("event.changes"));
             }
+            self.check_field_value("event.changes.old", c.old.as_ref())?;
+            self.check_field_value("event.changes.new", c.new.as_ref())?;
         }
         Ok(())
     }
@@ -128,11 +184,15 @@ impl Limits {
     /// Checks an event: ids, display snapshots, field names, custom names, passwords.
     pub(crate) fn check_event(&self, e: &Event) -> Result<()> {
         for m in e.mentions() {
-            let id_path = format!("{}.id", m.path);
-            check_id(&id_path, m.id.as_str(), self.max_id_bytes)?;
+            // The field path is only formatted when a check fails: this runs on every record.
+            if !id_ok(m.id.as_str(), self.max_id_bytes) {
+                check_id(&format!("{}.id", m.path), m.id.as_str(), self.max_id_bytes)?;
+            }
             if let Some(d) = m.display {
-                let path = format!("{}.display", m.path);
-                check_text(&path, d, self.max_display_bytes, false)?;
+                if !text_ok(d, self.max_display_bytes, false) {
+                    let path = format!("{}.display", m.path);
+                    check_text(&path, d, self.max_display_bytes, false)?;
+                }
             }
             if let crate::EntityKind::Other(k) = m.kind {
                 check_name(&format!("{}.kind", m.path), k)?;
@@ -159,7 +219,9 @@ impl Limits {
             Event::GroupEdited(g) => self.check_changes(g.changes.iter(), false)?,
             Event::ApplicationEdited(a) => self.check_changes(a.changes.iter(), false)?,
             Event::WorkspaceEdited(w) => self.check_changes(w.changes.iter(), false)?,
+            Event::AuditExported(x) => self.check_json("event.query", &x.query)?,
             Event::Custom(c) => {
+                self.check_json("event.payload", &c.payload)?;
                 check_name("event.name", &c.name)?;
                 let family = c.name.split('.').next().unwrap_or_default();
                 if RESERVED_FAMILIES.contains(&family) {
@@ -292,6 +354,48 @@ mod tests {
             vec![UserChange::password_changed()],
         );
         assert!(l.check_event(&e).is_ok());
+    }
+
+    fn nested(depth: usize) -> Value {
+        let mut v = serde_json::json!(1);
+        for _ in 0..depth {
+            v = Value::Array(vec![v]);
+        }
+        v
+    }
+
+    #[test]
+    fn deeply_nested_json_is_refused_without_recursing_into_it() {
+        let l = Limits::default();
+        let ok = Event::custom("billing.x", nested(64));
+        assert!(l.check_event(&ok).is_ok());
+        let err = l
+            .check_event(&Event::custom("billing.x", nested(65)))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid event.payload: JSON nested deeper than the limit of 64 levels"
+        );
+        let e = Event::group_edited(
+            EntityRef::new(1, "ops"),
+            vec![FieldChange::set("rules", nested(100))],
+        );
+        assert!(l.check_event(&e).is_err());
+        let e: Event = UserCreated::new(EntityRef::new(1, "bob"))
+            .attribute("prefs", nested(65))
+            .into();
+        assert!(l.check_event(&e).is_err());
+        // Deep enough to overflow the stack of a recursive walk; built and dropped on a
+        // big stack, because serde_json's own Drop recurses too.
+        std::thread::Builder::new()
+            .stack_size(256 << 20)
+            .spawn(move || {
+                let e = Event::custom("billing.x", nested(1_000_000));
+                assert!(l.check_event(&e).is_err());
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 
     #[test]

@@ -1,15 +1,17 @@
 //! The redaction policy: which field values never reach the store.
 //!
 //! Applied by [`AuditLog`](crate::AuditLog) to every attribute, every field change and every
-//! key of a custom payload (at any depth) before a record is encoded, so a redacted value is
-//! in no hash, no column and no export.
+//! key of a custom payload before a record is encoded, so a redacted value is in no hash, no
+//! column and no export. Keys inside JSON values are checked at any depth: in a custom
+//! payload, and in the value of an attribute or field change whose own name is not redacted.
 //!
 //! By default the policy redacts fields whose name looks like a secret: after lower-casing and
 //! dropping `_`, `-`, `.` and spaces, a name containing `password`, `passwd`, `secret`,
 //! `token`, `apikey`, `privatekey`, `credential` or `passphrase`. Add names of your own with
 //! [`RedactionPolicy::redact`]. Passwords of users are not a matter of policy: a
-//! [`UserChange`](crate::UserChange) cannot carry one, and a user field named `password` is
-//! refused.
+//! [`UserChange`](crate::UserChange) cannot carry one, a user field named `password` is
+//! refused, and a user field whose name contains `password` or `passwd` is redacted under
+//! every policy.
 //!
 //! With a [`fingerprint_key`](RedactionPolicy::fingerprint_key), a redacted value is replaced
 //! by `hmac-sha256:<hex>` of its canonical encoding, so an investigator can tell that two
@@ -89,6 +91,14 @@ fn normalize(name: &str) -> String {
         .collect()
 }
 
+/// Whether a user's field name speaks of a password (`new_password`, `initial-passwd`). The
+/// exact names (`password`, `passwd`, `password_hash`) are refused by the log's checks; the
+/// rest are redacted even under [`RedactionPolicy::without_secret_words`].
+fn names_a_password(field: &str) -> bool {
+    let n = normalize(field);
+    n.contains("password") || n.contains("passwd")
+}
+
 impl RedactionPolicy {
     /// The default policy: secret-looking names redacted.
     pub fn new() -> Self {
@@ -103,7 +113,8 @@ impl RedactionPolicy {
     }
 
     /// Stops redacting secret-looking names by default; only names added with
-    /// [`redact`](Self::redact) are redacted. User passwords stay impossible to record.
+    /// [`redact`](Self::redact) are redacted. User passwords stay impossible to record: a
+    /// user's field whose name contains `password` or `passwd` is still redacted.
     #[must_use]
     pub fn without_secret_words(mut self) -> Self {
         self.secret_words = false;
@@ -152,22 +163,30 @@ impl RedactionPolicy {
         }
     }
 
-    fn attributes(&self, attrs: &mut Attributes) {
-        for (name, v) in attrs.iter_mut() {
-            if self.is_redacted(name) {
-                self.field_value(v);
-            }
+    /// A field's value: redacted whole when the field's name is, otherwise searched for
+    /// keys the policy names, like a custom payload (an attribute `smtp` may well hold
+    /// `{"host": ..., "password": ...}`).
+    fn field(&self, redact: bool, v: &mut FieldValue) {
+        if redact {
+            self.field_value(v);
+        } else if let FieldValue::Value(x) = v {
+            self.payload(x);
         }
     }
 
-    fn change(&self, c: &mut FieldChange) {
-        if self.is_redacted(&c.field) {
-            if let Some(v) = c.old.as_mut() {
-                self.field_value(v);
-            }
-            if let Some(v) = c.new.as_mut() {
-                self.field_value(v);
-            }
+    /// `user` marks a user's fields, whose password-like names are redacted whatever the
+    /// policy says.
+    fn attributes(&self, attrs: &mut Attributes, user: bool) {
+        for (name, v) in attrs.iter_mut() {
+            let redact = self.is_redacted(name) || (user && names_a_password(name));
+            self.field(redact, v);
+        }
+    }
+
+    fn change(&self, c: &mut FieldChange, user: bool) {
+        let redact = self.is_redacted(&c.field) || (user && names_a_password(&c.field));
+        for v in [c.old.as_mut(), c.new.as_mut()].into_iter().flatten() {
+            self.field(redact, v);
         }
     }
 
@@ -191,20 +210,20 @@ impl RedactionPolicy {
     /// Redacts an event in place.
     pub fn apply(&self, event: &mut Event) {
         match event {
-            Event::UserCreated(e) => self.attributes(&mut e.attributes),
+            Event::UserCreated(e) => self.attributes(&mut e.attributes, true),
             Event::UserEdited(e) => {
                 for c in &mut e.changes {
                     if let UserChange::Field(f) = c {
-                        self.change(f);
+                        self.change(f, true);
                     }
                 }
             }
-            Event::GroupCreated(e) => self.attributes(&mut e.attributes),
-            Event::GroupEdited(e) => e.changes.iter_mut().for_each(|c| self.change(c)),
-            Event::ApplicationCreated(e) => self.attributes(&mut e.attributes),
-            Event::ApplicationEdited(e) => e.changes.iter_mut().for_each(|c| self.change(c)),
-            Event::WorkspaceCreated(e) => self.attributes(&mut e.attributes),
-            Event::WorkspaceEdited(e) => e.changes.iter_mut().for_each(|c| self.change(c)),
+            Event::GroupCreated(e) => self.attributes(&mut e.attributes, false),
+            Event::GroupEdited(e) => e.changes.iter_mut().for_each(|c| self.change(c, false)),
+            Event::ApplicationCreated(e) => self.attributes(&mut e.attributes, false),
+            Event::ApplicationEdited(e) => e.changes.iter_mut().for_each(|c| self.change(c, false)),
+            Event::WorkspaceCreated(e) => self.attributes(&mut e.attributes, false),
+            Event::WorkspaceEdited(e) => e.changes.iter_mut().for_each(|c| self.change(c, false)),
             Event::Custom(e) => self.payload(&mut e.payload),
             _ => {}
         }
@@ -251,6 +270,33 @@ mod tests {
         assert_eq!(c.payload["account"]["IBAN"], json!({"redacted": {}}));
         assert_eq!(c.payload["account"]["holder"], "ACME");
         assert_eq!(c.payload["items"][0]["token"], json!({"redacted": {}}));
+    }
+
+    #[test]
+    fn keys_inside_attribute_and_change_values_are_redacted() {
+        let p = RedactionPolicy::default();
+        let mut attrs = Attributes::new();
+        attrs.insert(
+            "smtp".into(),
+            json!({"host": "mail", "password": "s3cr3t"}).into(),
+        );
+        let mut e = Event::GroupCreated(GroupCreated {
+            group: EntityRef::new(1, "Ops"),
+            attributes: attrs,
+        });
+        p.apply(&mut e);
+        let mut c = Event::group_edited(
+            EntityRef::new(1, "Ops"),
+            vec![FieldChange::new(
+                "hook",
+                json!([{"token": "t0k"}]),
+                json!({}),
+            )],
+        );
+        p.apply(&mut c);
+        let (e, c) = (e.to_value().to_string(), c.to_value().to_string());
+        assert!(!e.contains("s3cr3t") && e.contains("mail"), "{e}");
+        assert!(!c.contains("t0k"), "{c}");
     }
 
     #[test]

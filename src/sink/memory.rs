@@ -232,7 +232,11 @@ impl AuditSink for MemorySink {
             })
             .collect();
         for r in sealed {
-            trails.entry(r.tenant.clone()).or_default().records.push(r);
+            // Only a tenant's first record needs its name cloned as a key.
+            match trails.get_mut(&r.tenant) {
+                Some(t) => t.records.push(r),
+                None => trails.entry(r.tenant.clone()).or_default().records.push(r),
+            }
         }
         Ok(receipts)
     }
