@@ -174,7 +174,7 @@ pub trait AuditSink: Send + Sync + fmt::Debug + 'static {
     /// Appends records that already carry their seq and hashes: an import of a trail
     /// exported from another store, kept byte for byte so it verifies the same.
     ///
-    /// Each record must continue its tenant's trail exactly as [`check_continuation`]
+    /// Each record must continue its tenant's trail exactly as `check_continuation`
     /// describes (next seq, links to the head, hash recomputes, the store's algorithm); into
     /// an empty tenant the first record may start after a purge point, which then becomes the
     /// tenant's [`anchor`](AuditStore::anchor). The batch is atomic like
