@@ -22,6 +22,8 @@
 // `conformance` feature it is compiled outside cfg(test), where the crate denies these.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod history;
+
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -113,6 +115,7 @@ pub fn run_all<H: Harness>(h: &H) {
     verify_and_checkpoints(&h.fresh());
     sealed_records_import_exactly(&h.fresh());
     tampering_is_detected(h);
+    history::run_all(h);
 }
 
 /// A sink that refuses everything: the suite only uses its log to prepare records.
