@@ -779,7 +779,12 @@ fn edit(e: &mut Entity, changes: Vec<&FieldChange>, name_field: &str, seq: u64) 
                         e.display = Some(s.clone());
                     }
                 }
-                e.attributes.insert(c.field.clone(), v.clone());
+                match e.attributes.get_mut(&c.field) {
+                    Some(slot) => slot.clone_from(v),
+                    None => {
+                        e.attributes.insert(c.field.clone(), v.clone());
+                    }
+                }
             }
             None => {
                 e.attributes.remove(&c.field);
