@@ -12,8 +12,8 @@
 use std::time::{Duration, Instant};
 
 use audit_log::{
-    Actor, AuditLog, AuditSink, EntityRef, Entry, Event, MemorySink, PostgresOptions,
-    PostgresSink, PreparedRecord,
+    Actor, AuditLog, AuditSink, EntityRef, Entry, Event, MemorySink, PostgresOptions, PostgresSink,
+    PreparedRecord,
 };
 use criterion::{criterion_group, Criterion};
 use postgres::binary_copy::BinaryCopyInWriter;
@@ -24,7 +24,9 @@ const THREADS: u64 = 16;
 const PER_THREAD: u64 = 200;
 
 fn url() -> Option<String> {
-    std::env::var("AUDIT_LOG_POSTGRES_URL").ok().filter(|u| !u.is_empty())
+    std::env::var("AUDIT_LOG_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
 }
 
 fn preparer() -> AuditLog {
@@ -103,7 +105,11 @@ fn batch_100k(c: &mut Criterion, b: &Bench) {
                         (
                             offset + i as i64 + 1,
                             p.event_json(),
-                            p.hash_at(audit_log::ChainAlgorithm::Sha256, 1, &audit_log::Digest::ZERO),
+                            p.hash_at(
+                                audit_log::ChainAlgorithm::Sha256,
+                                1,
+                                &audit_log::Digest::ZERO,
+                            ),
                         )
                     })
                     .collect();
@@ -118,9 +124,20 @@ fn batch_100k(c: &mut Criterion, b: &Bench) {
                     ))
                     .expect("copy");
                 let types = [
-                    Type::TEXT, Type::INT8, Type::UUID, Type::TIMESTAMPTZ, Type::TEXT,
-                    Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::INT4, Type::TEXT,
-                    Type::BYTEA, Type::BYTEA, Type::TEXT,
+                    Type::TEXT,
+                    Type::INT8,
+                    Type::UUID,
+                    Type::TIMESTAMPTZ,
+                    Type::TEXT,
+                    Type::TEXT,
+                    Type::TEXT,
+                    Type::TEXT,
+                    Type::TEXT,
+                    Type::INT4,
+                    Type::TEXT,
+                    Type::BYTEA,
+                    Type::BYTEA,
+                    Type::TEXT,
                 ];
                 let mut w = BinaryCopyInWriter::new(sink, &types);
                 for (p, (seq, json, hash)) in batch.iter().zip(&rows) {
@@ -200,7 +217,10 @@ fn benches(c: &mut Criterion) {
     batch_100k(c, &b);
     durable_singles(c, &b);
     if let Ok(mut cl) = postgres::Client::connect(&b.url, postgres::NoTls) {
-        let _ = cl.batch_execute(&format!("DROP SCHEMA IF EXISTS {}_singles CASCADE", b.schema));
+        let _ = cl.batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {}_singles CASCADE",
+            b.schema
+        ));
     }
 }
 

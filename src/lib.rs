@@ -84,6 +84,7 @@ pub mod chain;
 pub mod conformance;
 mod error;
 pub mod event;
+pub mod history;
 mod limits;
 mod log;
 mod query;
@@ -100,6 +101,9 @@ pub use event::{
     GroupNesting, GroupPermission, Mention, PermissionGroupRef, Role, Scope, UnknownEvent,
     UserChange, UserCreated, UserDeleted, UserEdited, UserMembership, UserPermission,
     WorkspaceCreated, WorkspaceDeleted, WorkspaceEdited,
+};
+pub use history::{
+    Access, AccessFilter, AccessPath, BlameEntry, EntityDiff, History, Point, State,
 };
 pub use limits::Limits;
 pub use log::{AuditLog, AuditLogBuilder, Clock, Entry, ManualClock, ScopedLog, SystemClock};

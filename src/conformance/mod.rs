@@ -31,6 +31,8 @@
 // A test suite reports failure by panicking with a message, so here that is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod history;
+
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -122,6 +124,7 @@ pub fn run_all<H: Harness>(h: &H) {
     verify_and_checkpoints(&h.fresh());
     sealed_records_import_exactly(&h.fresh());
     tampering_is_detected(h);
+    history::run_all(h);
 }
 
 /// A sink that refuses everything: the suite only uses its log to prepare records.

@@ -365,19 +365,40 @@ impl MemoryStream<'_> {
         let records = &trail.records;
         let mut page = Vec::new();
         match self.query.order {
+            // A trail is kept in seq order, so the seq bounds are found by binary search
+            // rather than by scanning: reading the tail of a long trail costs the tail.
             Order::Ascending => {
-                let mut i = self.cursor.unwrap_or(0);
-                while i < records.len() && page.len() < PAGE.min(self.remaining) {
+                let mut i = self.cursor.unwrap_or_else(|| {
+                    self.query
+                        .after_seq
+                        .map_or(0, |a| records.partition_point(|r| r.seq <= a))
+                });
+                let end = self
+                    .query
+                    .through_seq
+                    .map_or(records.len(), |t| records.partition_point(|r| r.seq <= t));
+                while i < end && page.len() < PAGE.min(self.remaining) {
                     if self.query.matches(&records[i]) {
                         page.push(records[i].clone());
                     }
                     i += 1;
                 }
-                self.done = i >= records.len();
+                self.done = i >= end;
                 self.cursor = Some(i);
             }
             Order::Descending => {
-                let mut i = self.cursor.unwrap_or(records.len()).min(records.len());
+                let start = self.cursor.unwrap_or_else(|| {
+                    let through = self
+                        .query
+                        .through_seq
+                        .map_or(records.len(), |t| records.partition_point(|r| r.seq <= t));
+                    let before = self
+                        .query
+                        .after_seq
+                        .map_or(records.len(), |a| records.partition_point(|r| r.seq < a));
+                    through.min(before)
+                });
+                let mut i = start.min(records.len());
                 while i > 0 && page.len() < PAGE.min(self.remaining) {
                     i -= 1;
                     if self.query.matches(&records[i]) {

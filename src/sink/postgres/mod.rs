@@ -43,6 +43,12 @@
 //! An append returns `Ok` after PostgreSQL committed it. With the server's default
 //! `synchronous_commit = on` that means flushed to its WAL on disk; with a synchronous
 //! standby, replicated as configured.
+//!
+//! When the connection drops while a commit is under way (a server restart, a network cut),
+//! the append returns [`Error::Unavailable`] without knowing whether the server committed:
+//! the record may or may not be in the trail. Such a commit is in doubt, as with any database
+//! client; a later query (by actor, time or entity) shows which. Records that were
+//! acknowledged are never lost, and the chain stays gapless either way.
 
 mod read;
 mod schema;

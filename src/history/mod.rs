@@ -1,0 +1,408 @@
+//! `History`: who did what, when, and what it meant for access, answered from the trail alone.
+//!
+//! The product's question is *a user lost access to a crucial application, or cannot log
+//! in, or an application vanished: who did it, when, and how?* [`History`] answers it over
+//! any store, reading only through [`AuditStore`] and never writing:
+//!
+//! - [`History::timeline`]: every record naming one entity, in order.
+//! - [`History::state_at`]: the organisation at a point ([`State`]): users, groups with
+//!   members and nested groups, applications, workspaces, permission groups; deleted
+//!   entities keep their last known state and who deleted them.
+//! - [`History::access`]: a user's permission groups at a point, each with the paths that
+//!   give it (direct, via group G, via nested groups H -> G) and the records behind each link.
+//! - [`History::blame`]: the records that changed a user's access between two points,
+//!   including indirect ones (a group removed from a parent, a group or scope deleted).
+//! - [`History::diff`]: what changed about one entity between two points.
+//!
+//! ```
+//! use audit_log::history::{History, Point};
+//! use audit_log::{Actor, AuditLog, EntityRef, Event, MemorySink, PermissionGroupRef, Scope};
+//!
+//! let store = MemorySink::new();
+//! let log = AuditLog::builder(store.clone()).build();
+//! let (admin, bob) = (Actor::user(1, "root"), Actor::user(2, "bob"));
+//! let alice = EntityRef::new(42, "alice");
+//! let accounting = EntityRef::new(7, "Accounting");
+//! let payroll = EntityRef::new(3, "Payroll");
+//! let editors = PermissionGroupRef::new(
+//!     9,
+//!     "Payroll editors",
+//!     Scope::application(payroll, EntityRef::new(1, "Finance")),
+//! );
+//! log.record(&admin, Event::user_added_to_group(alice.clone(), accounting.clone()))?;
+//! log.record(&admin, Event::permission_group_added(accounting.clone(), editors.clone()))?;
+//! let granted = log.record(&bob, Event::permission_group_removed(accounting, editors))?;
+//!
+//! let history = History::new(&store);
+//! let before = history.access(42, Point::Seq(2))?;
+//! assert_eq!(before.grants[0].paths[0].to_string(), "via Accounting");
+//!
+//! let blame = history.blame(42, &Default::default(), Point::Seq(2), Point::Head)?;
+//! assert_eq!(blame[0].record.seq, granted.seq);
+//! assert_eq!(blame[0].record.actor.label(), "bob");
+//! # Ok::<(), audit_log::Error>(())
+//! ```
+//!
+//! ## Cost, and keeping it warm
+//!
+//! A question folds the trail from its start (or purge point) to the point asked, as a
+//! stream: memory grows with the number of entities, not records. For repeated questions,
+//! make the history [`warm`](History::warm): it keeps the newest state it folded and only
+//! reads records appended since, so a question at the head costs the new records plus the
+//! question itself. [`snapshot_every`](History::snapshot_every) also keeps a copy of the state
+//! every N records, so questions about the past start from the nearest one. A [`State`] is
+//! `Serialize + Deserialize`: save it and [`resume`](History::resume) from it later.
+
+mod access;
+mod blame;
+mod diff;
+mod state;
+mod timeline;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::event::{EntityId, EntityKey};
+use crate::query::Query;
+use crate::record::{Record, TenantId};
+use crate::sink::AuditStore;
+
+pub use access::{Access, AccessFilter, AccessPath, Cycle, Grant};
+pub use blame::BlameEntry;
+pub use diff::{EntityDiff, EntityStatus, FieldDiff, LinkChange};
+pub use state::{Deletion, Entity, Links, RecordRef, Relation, State};
+pub use timeline::TimelineEntry;
+
+/// A point in a trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "at", rename_all = "snake_case")]
+pub enum Point {
+    /// Just after the record with this seq (0: before the first record).
+    Seq(u64),
+    /// Just after the last record (by seq) that occurred at or before this time.
+    Time(DateTime<Utc>),
+    /// Just after the newest record.
+    Head,
+}
+
+impl From<u64> for Point {
+    fn from(seq: u64) -> Self {
+        Point::Seq(seq)
+    }
+}
+
+impl From<DateTime<Utc>> for Point {
+    fn from(t: DateTime<Utc>) -> Self {
+        Point::Time(t)
+    }
+}
+
+enum Store<'a> {
+    Borrowed(&'a dyn AuditStore),
+    Shared(Arc<dyn AuditStore>),
+}
+
+#[derive(Debug, Default)]
+struct Cache {
+    /// The newest state folded so far.
+    head: Option<State>,
+    /// Copies of the state at every `every`-th seq.
+    snapshots: BTreeMap<u64, State>,
+    every: u64,
+}
+
+/// Questions about one tenant's trail, answered by folding its records.
+///
+/// Cold by default (each question reads the trail up to its point); see the
+/// [module docs](self) for warm use. `Send + Sync`: a warm history can be shared by threads.
+pub struct History<'a> {
+    store: Store<'a>,
+    tenant: TenantId,
+    cache: Option<Mutex<Cache>>,
+}
+
+impl std::fmt::Debug for History<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("History")
+            .field("tenant", &self.tenant)
+            .field("warm", &self.cache.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> History<'a> {
+    /// A history of the default tenant of `store`.
+    pub fn new(store: &'a dyn AuditStore) -> Self {
+        History {
+            store: Store::Borrowed(store),
+            tenant: TenantId::default(),
+            cache: None,
+        }
+    }
+
+    /// A history that owns a handle on its store, for a host that keeps it (warm) for the
+    /// life of the process.
+    pub fn shared(store: Arc<dyn AuditStore>) -> History<'static> {
+        History {
+            store: Store::Shared(store),
+            tenant: TenantId::default(),
+            cache: None,
+        }
+    }
+
+    /// Reads `tenant`'s trail instead of the default one (drops any warm state).
+    #[must_use]
+    pub fn tenant(mut self, tenant: impl Into<TenantId>) -> Self {
+        self.tenant = tenant.into();
+        if self.cache.is_some() {
+            self.cache = Some(Mutex::default());
+        }
+        self
+    }
+
+    /// Keeps the newest folded state between questions and catches up with only the records
+    /// appended since.
+    #[must_use]
+    pub fn warm(mut self) -> Self {
+        if self.cache.is_none() {
+            self.cache = Some(Mutex::default());
+        }
+        self
+    }
+
+    /// Warm, and also keeps a copy of the state at every `n`-th seq, so questions about past
+    /// points fold from the nearest copy instead of the start. Each copy costs as much memory
+    /// as the state; `0` keeps none.
+    #[must_use]
+    pub fn snapshot_every(self, n: u64) -> Self {
+        let h = self.warm();
+        if let Some(mut c) = h.lock() {
+            c.every = n;
+        }
+        h
+    }
+
+    /// Warm, starting from a saved state (of this tenant) instead of the start of the trail.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when the state belongs to another tenant.
+    pub fn resume(self, state: State) -> Result<Self> {
+        if *state.tenant() != self.tenant {
+            return Err(Error::invalid(
+                "state.tenant",
+                format!(
+                    "state of tenant {} resumed on tenant {}",
+                    state.tenant(),
+                    self.tenant
+                ),
+            ));
+        }
+        let h = self.warm();
+        if let Some(mut c) = h.lock() {
+            c.head = Some(state);
+        }
+        Ok(h)
+    }
+
+    /// The store read.
+    pub fn store(&self) -> &dyn AuditStore {
+        match &self.store {
+            Store::Borrowed(s) => *s,
+            Store::Shared(s) => s.as_ref(),
+        }
+    }
+
+    /// The tenant read.
+    pub fn tenant_id(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    /// The warm cache, if the history is warm.
+    fn lock(&self) -> Option<MutexGuard<'_, Cache>> {
+        // Folding never panics halfway through a record, so a poisoned cache is consistent.
+        self.cache
+            .as_ref()
+            .map(|m| m.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn query(&self) -> Query {
+        Query::for_tenant(self.tenant.clone())
+    }
+
+    /// The seq a point stands for: the state at the point is the state after that record.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn resolve(&self, point: Point) -> Result<u64> {
+        let anchor = self.store().anchor(&self.tenant)?.seq;
+        Ok(match point {
+            Point::Seq(n) => n,
+            Point::Head => self.store().head(&self.tenant)?.map_or(anchor, |h| h.seq),
+            Point::Time(t) => {
+                let q = self
+                    .query()
+                    .until(t + Duration::microseconds(1))
+                    .descending()
+                    .limit(1);
+                let mut found = None;
+                for item in self.store().query(&q)? {
+                    match item {
+                        Ok(r) => {
+                            found = Some(r.seq);
+                            break;
+                        }
+                        Err(Error::Corrupt { .. }) => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+                found.unwrap_or(anchor)
+            }
+        })
+    }
+
+    /// An empty state where this trail starts (after its purge point, if any).
+    fn fresh(&self) -> Result<State> {
+        let anchor = self.store().anchor(&self.tenant)?.seq;
+        Ok(State::after_purge(self.tenant.clone(), anchor))
+    }
+
+    /// Folds records after `state.seq()` through `through` into `state`, calling `each` after
+    /// every record, and taking snapshots when asked.
+    fn advance(
+        &self,
+        state: &mut State,
+        through: u64,
+        mut snapshots: Option<(&mut BTreeMap<u64, State>, u64)>,
+        mut each: impl FnMut(&State, &Record),
+    ) -> Result<()> {
+        if state.seq() >= through {
+            return Ok(());
+        }
+        let q = self.query().after_seq(state.seq()).through_seq(through);
+        for item in self.store().query(&q)? {
+            match item {
+                Ok(r) => {
+                    state.apply(&r)?;
+                    each(state, &r);
+                    if let Some((snaps, every)) = snapshots.as_mut() {
+                        if *every > 0 && r.seq % *every == 0 {
+                            snaps.entry(r.seq).or_insert_with(|| state.clone());
+                        }
+                    }
+                }
+                Err(Error::Corrupt { seq, .. }) if seq > state.seq() => state.note_unreadable(seq),
+                Err(Error::Corrupt { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on the state at seq `seq`, without copying it when the warm head is there.
+    fn with_seq<R>(&self, seq: u64, f: impl FnOnce(&State) -> R) -> Result<R> {
+        let Some(mut guard) = self.lock() else {
+            let mut s = self.fresh()?;
+            self.advance(&mut s, seq, None, |_, _| {})?;
+            return Ok(f(&s));
+        };
+        let Cache {
+            head,
+            snapshots,
+            every,
+        } = &mut *guard;
+        let every = *every;
+        if head.as_ref().is_none_or(|h| h.seq() > seq) {
+            let mut s = match snapshots.range(..=seq).next_back() {
+                Some((_, s)) => s.clone(),
+                None => self.fresh()?,
+            };
+            self.advance(&mut s, seq, Some((snapshots, every)), |_, _| {})?;
+            if head.is_some() {
+                return Ok(f(&s));
+            }
+            *head = Some(s);
+        }
+        let Some(h) = head.as_mut() else {
+            return Err(Error::invalid("history", "no state"));
+        };
+        self.advance(h, seq, Some((snapshots, every)), |_, _| {})?;
+        Ok(f(h))
+    }
+
+    /// A copy of the state at seq `seq`.
+    fn state_seq(&self, seq: u64) -> Result<State> {
+        self.with_seq(seq, State::clone)
+    }
+
+    /// The organisation as the trail describes it at `at`.
+    ///
+    /// # Errors
+    /// Store failures; [`Error::InvalidInput`] if the store returns records out of order.
+    pub fn state_at(&self, at: Point) -> Result<State> {
+        let seq = self.resolve(at)?;
+        self.state_seq(seq)
+    }
+
+    /// Runs `f` on the state at `at`; with a warm history at the head this copies nothing.
+    ///
+    /// # Errors
+    /// As [`History::state_at`].
+    pub fn with_state<R>(&self, at: Point, f: impl FnOnce(&State) -> R) -> Result<R> {
+        let seq = self.resolve(at)?;
+        self.with_seq(seq, f)
+    }
+
+    /// Continues folding a saved `state` with the records after its seq, through `to`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when the state belongs to another tenant; store failures.
+    pub fn fold_from(&self, mut state: State, to: Point) -> Result<State> {
+        if *state.tenant() != self.tenant {
+            return Err(Error::invalid(
+                "state.tenant",
+                format!(
+                    "state of tenant {} folded on tenant {}",
+                    state.tenant(),
+                    self.tenant
+                ),
+            ));
+        }
+        let seq = self.resolve(to)?;
+        self.advance(&mut state, seq, None, |_, _| {})?;
+        Ok(state)
+    }
+
+    /// The effective access of a user at `at`: every permission group, with its paths.
+    ///
+    /// # Errors
+    /// As [`History::state_at`].
+    pub fn access(&self, user: impl Into<EntityId>, at: Point) -> Result<Access> {
+        self.access_filtered(user, &AccessFilter::Any, at)
+    }
+
+    /// [`History::access`] restricted to a scope.
+    ///
+    /// # Errors
+    /// As [`History::state_at`].
+    pub fn access_filtered(
+        &self,
+        user: impl Into<EntityId>,
+        filter: &AccessFilter,
+        at: Point,
+    ) -> Result<Access> {
+        let user = user.into();
+        self.with_state(at, |s| s.access(&user, filter))
+    }
+
+    /// One entity at `at`, if the trail names it by then.
+    ///
+    /// # Errors
+    /// As [`History::state_at`].
+    pub fn entity_at(&self, key: &EntityKey, at: Point) -> Result<Option<state::Entity>> {
+        self.with_state(at, |s| s.entity(key).cloned())
+    }
+}
