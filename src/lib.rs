@@ -84,6 +84,7 @@ pub mod chain;
 pub mod conformance;
 mod error;
 pub mod event;
+pub mod export;
 mod limits;
 mod log;
 mod query;
@@ -100,6 +101,10 @@ pub use event::{
     GroupNesting, GroupPermission, Mention, PermissionGroupRef, Role, Scope, UnknownEvent,
     UserChange, UserCreated, UserDeleted, UserEdited, UserMembership, UserPermission,
     WorkspaceCreated, WorkspaceDeleted, WorkspaceEdited,
+};
+pub use export::{
+    verify_export, Column, CsvExport, ExportFormat, ExportReport, Import, ImportSummary,
+    JsonlExport, Manifest, Progress,
 };
 pub use limits::Limits;
 pub use log::{AuditLog, AuditLogBuilder, Clock, Entry, ManualClock, ScopedLog, SystemClock};
