@@ -409,7 +409,7 @@ impl<'a> CsvExport<'a> {
             return Err(Error::invalid("columns", "at least one column is needed"));
         }
         let exported_at = crate::record::truncate_to_micros(Utc::now());
-        let snap = snapshot(store, query)?;
+        let snap = snapshot(store, query, self.common.progress.is_some())?;
         let mut hashing = HashingWriter::new(out);
         if self.bom {
             hashing.write_all("\u{FEFF}".as_bytes())?;

@@ -76,7 +76,7 @@ impl<'a> JsonlExport<'a> {
         out: impl Write,
     ) -> Result<Manifest> {
         let exported_at = crate::record::truncate_to_micros(Utc::now());
-        let snap = snapshot(store, query)?;
+        let snap = snapshot(store, query, self.common.progress.is_some())?;
         let mut w = HashingWriter::new(out);
         let mut line = Vec::with_capacity(1024);
         let span = stream(store, &snap, &mut self.common, |r: &Record| {

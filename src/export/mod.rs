@@ -142,16 +142,22 @@ struct Snapshot {
     total: Option<u64>,
 }
 
-fn snapshot(store: &dyn AuditStore, query: &Query) -> Result<Snapshot> {
+/// `want_total`: whether to ask the store for a count, which only progress reporting needs
+/// and which some stores can only answer by a second scan.
+fn snapshot(store: &dyn AuditStore, query: &Query, want_total: bool) -> Result<Snapshot> {
     let tenant = query.tenant_or_default();
     let head = store.head(&tenant)?;
     let anchor = store.anchor(&tenant)?;
     let mut bounded = query.clone().tenant(tenant.clone());
     let top = head.map_or(anchor.seq, |h| h.seq);
     bounded.through_seq = Some(bounded.through_seq.map_or(top, |t| t.min(top)));
-    let total = store
-        .count(&bounded)?
-        .map(|n| query.limit.map_or(n, |l| n.min(l as u64)));
+    let total = if want_total {
+        store
+            .count(&bounded)?
+            .map(|n| query.limit.map_or(n, |l| n.min(l as u64)))
+    } else {
+        None
+    };
     Ok(Snapshot {
         tenant,
         bounded,
