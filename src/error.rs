@@ -140,6 +140,7 @@ impl Error {
 
     /// An error of the same category carrying this one's message: for reporting one failure
     /// (a failed group commit) to several callers, since driver errors cannot be cloned.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn duplicate(&self) -> Error {
         let source = || -> BoxError {
             let mut msg = String::new();

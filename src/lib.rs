@@ -84,6 +84,7 @@ pub mod chain;
 pub mod conformance;
 mod error;
 pub mod event;
+pub mod export;
 pub mod history;
 mod limits;
 mod log;
@@ -101,6 +102,10 @@ pub use event::{
     GroupNesting, GroupPermission, Mention, PermissionGroupRef, Role, Scope, UnknownEvent,
     UserChange, UserCreated, UserDeleted, UserEdited, UserMembership, UserPermission,
     WorkspaceCreated, WorkspaceDeleted, WorkspaceEdited,
+};
+pub use export::{
+    verify_export, Column, CsvExport, ExportFormat, ExportReport, Import, ImportSummary,
+    JsonlExport, Manifest, Progress,
 };
 pub use history::{
     Access, AccessFilter, AccessPath, BlameEntry, EntityDiff, History, Point, State,

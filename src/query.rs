@@ -18,18 +18,27 @@
 //! ```
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::event::EntityKey;
 use crate::record::{Outcome, Record, TenantId};
 
 /// Iteration order, by seq.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Order {
     /// Oldest first (seq 1, 2, 3, ...). The default.
     #[default]
     Ascending,
     /// Newest first.
     Descending,
+}
+
+impl Order {
+    /// Whether this is [`Order::Ascending`].
+    pub fn is_ascending(&self) -> bool {
+        *self == Order::Ascending
+    }
 }
 
 /// An event-name filter: an exact name (`user.deleted`), a family (`user.*`), or everything
@@ -66,36 +75,74 @@ impl EventPattern {
             EventPattern::Any => true,
         }
     }
+
+    /// The pattern as text, as [`EventPattern::parse`] reads it: `name`, `family.*` or `*`.
+    pub fn to_pattern_string(&self) -> String {
+        match self {
+            EventPattern::Exact(n) => n.clone(),
+            EventPattern::Family(f) => format!("{f}.*"),
+            EventPattern::Any => "*".to_owned(),
+        }
+    }
+}
+
+/// Serialized as its text form (`user.*`), so a query reads naturally in an export manifest.
+impl Serialize for EventPattern {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_pattern_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for EventPattern {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(EventPattern::parse(&s))
+    }
 }
 
 /// Which records to read. Build with the methods; read with
 /// [`AuditStore::query`](crate::AuditStore::query).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// Serializes to a JSON object holding only the filters that are set (what an export
+/// manifest records).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 #[must_use]
 pub struct Query {
     /// The tenant; `None` means [`TenantId::default()`] at the store, or the log's default
     /// tenant through [`AuditLog::query`](crate::AuditLog::query).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant: Option<TenantId>,
     /// Records at or after this time.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub since: Option<DateTime<Utc>>,
     /// Records strictly before this time.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub until: Option<DateTime<Utc>>,
     /// Records by any of these actor ids (empty: any actor).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub actors: Vec<String>,
     /// Records whose event matches any of these (empty: any event).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<EventPattern>,
     /// Records that name this entity as target, related entity or scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub entity: Option<EntityKey>,
     /// Records with this outcome.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
     /// Cursor: records after this seq in the query's order (greater when ascending, smaller
     /// when descending).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub after_seq: Option<u64>,
     /// Records at or before this seq, whatever the order (for "state as of seq N").
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub through_seq: Option<u64>,
     /// At most this many records.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
     /// The order.
+    #[serde(skip_serializing_if = "Order::is_ascending")]
     pub order: Order,
 }
 

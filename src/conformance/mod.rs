@@ -47,6 +47,8 @@ use crate::query::Query;
 use crate::record::{Actor, Context, Outcome, Receipt, Record, TenantId};
 use crate::sink::{AuditSink, AuditStore, AuditStoreExt, PreparedRecord};
 
+pub mod export;
+
 /// A raw edit made behind a store's back, to prove that verification catches it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tamper {
@@ -125,6 +127,7 @@ pub fn run_all<H: Harness>(h: &H) {
     sealed_records_import_exactly(&h.fresh());
     tampering_is_detected(h);
     history::run_all(h);
+    export::run_all(h);
 }
 
 /// A sink that refuses everything: the suite only uses its log to prepare records.
