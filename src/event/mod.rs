@@ -371,8 +371,8 @@ impl Event {
     }
 
     /// The event as its wire JSON text: compact, object keys sorted, the same text as
-    /// `self.to_value().to_string()` but written straight from the event, without building
-    /// the [`Value`].
+    /// `self.to_value().to_string()` (with serde_json's default, sorted maps) but written
+    /// straight from the event, without building the [`Value`].
     ///
     /// ```
     /// use audit_log::{Event, EntityRef};
