@@ -82,6 +82,7 @@ pub struct ReadmeDoctests;
 pub mod chain;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+mod encode;
 mod error;
 pub mod event;
 pub mod export;

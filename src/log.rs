@@ -1,7 +1,7 @@
 //! `AuditLog`: the front door hosts call at every administrative change.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -319,7 +319,6 @@ impl AuditLog {
         let occurred_at = truncate_to_micros(clock.now());
         let micros = occurred_at.timestamp_micros();
         let id = new_v7(occurred_at);
-        let event_value = event.to_value();
         let body = encode_body(
             &tenant,
             &id,
@@ -328,7 +327,7 @@ impl AuditLog {
             outcome,
             &context,
             SCHEMA_VERSION,
-            &event_value,
+            &event,
         );
         limits.check_size(body.len())?;
         Ok(PreparedRecord {
@@ -337,7 +336,7 @@ impl AuditLog {
             tenant,
             actor,
             event,
-            event_value,
+            event_value: OnceLock::new(),
             outcome,
             context,
             schema_version: SCHEMA_VERSION,
