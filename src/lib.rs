@@ -48,6 +48,7 @@
 //! | store | feature | for |
 //! | --- | --- | --- |
 //! | [`MemorySink`] | always | tests of host applications (with assertion helpers), small tools |
+//! | [`SqliteSink`] | `sqlite` (default) | most hosts: one file, WAL, group commit, several processes, append-only triggers, atomic with the host's own SQLite transaction, online backup, retention purge |
 //!
 //! Every store implements [`AuditSink`] (append) and [`AuditStore`] (read), whose docs state
 //! the contract, and passes the same [conformance suite](conformance).
@@ -102,6 +103,13 @@ pub use record::{
     Actor, ActorKind, Context, Head, Outcome, Receipt, Record, TenantId, SCHEMA_VERSION,
 };
 pub use redact::RedactionPolicy;
+/// The `rusqlite` this crate links, for [`SqliteSink::append_in`] and
+/// [`SqliteSink::install_schema`] (use it so the host's `Connection` is the same type).
+#[cfg(feature = "sqlite")]
+pub use rusqlite;
 pub use sink::{
-    AuditSink, AuditStore, AuditStoreExt, MemorySink, Page, PreparedRecord, RecordStream,
+    check_continuation, AuditSink, AuditStore, AuditStoreExt, MemorySink, Page, PreparedRecord,
+    RecordStream,
 };
+#[cfg(feature = "sqlite")]
+pub use sink::{Durability, PurgePoint, PurgeReport, SqliteOptions, SqliteSink};

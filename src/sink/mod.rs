@@ -4,6 +4,8 @@
 //! feature; `PostgresSink` with the `postgres` feature.
 
 mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 use std::fmt;
 
@@ -18,6 +20,8 @@ use crate::query::Query;
 use crate::record::{Actor, Context, Head, Outcome, Receipt, Record, TenantId};
 
 pub use memory::MemorySink;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{Durability, PurgePoint, PurgeReport, SqliteOptions, SqliteSink};
 
 /// A record ready to append: stamped, redacted, validated and canonically encoded; a store
 /// only assigns its seq and links it into the chain.
