@@ -60,10 +60,10 @@ CREATE TABLE audit_records (
     chain          TEXT    NOT NULL,
     prev_hash      BLOB    NOT NULL,
     hash           BLOB    NOT NULL,
-    event_json     TEXT    NOT NULL,
-    CONSTRAINT audit_records_seq UNIQUE (tenant, seq)
+    event_json     TEXT    NOT NULL
 ) STRICT;
 
+CREATE UNIQUE INDEX audit_records_seq ON audit_records (tenant, seq);
 CREATE INDEX audit_records_time  ON audit_records (tenant, occurred_at, seq);
 CREATE INDEX audit_records_actor ON audit_records (tenant, actor_id, seq);
 CREATE INDEX audit_records_event ON audit_records (tenant, event_name, seq);
