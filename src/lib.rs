@@ -48,6 +48,7 @@
 //! | store | feature | for |
 //! | --- | --- | --- |
 //! | [`MemorySink`] | always | tests of host applications (with assertion helpers), small tools |
+//! | [`SqliteSink`] | `sqlite` (default) | most hosts: one file, WAL, group commit, several processes, append-only triggers, atomic with the host's own SQLite transaction, online backup, retention purge |
 //! | `PostgresSink` | `postgres` | several host instances writing one trail (see the `postgres` module) |
 //!
 //! Every store implements [`AuditSink`] (append) and [`AuditStore`] (read), whose docs state
@@ -118,10 +119,15 @@ pub use record::{
     Actor, ActorKind, Context, Head, Outcome, Receipt, Record, TenantId, SCHEMA_VERSION,
 };
 pub use redact::RedactionPolicy;
+/// The `rusqlite` this crate links, for [`SqliteSink::append_in`] and
+/// [`SqliteSink::install_schema`] (use it so the host's `Connection` is the same type).
+#[cfg(feature = "sqlite")]
+pub use rusqlite;
 #[cfg(feature = "postgres")]
 pub use sink::postgres::{self, PgPool, PostgresOptions, PostgresSink};
 pub use sink::{
     check_continuation, AuditSink, AuditStore, AuditStoreExt, MemorySink, Page, PreparedRecord,
     RecordStream,
 };
-// For third-party stores implementing `AuditSink::append_sealed`, whose docs point at it.
+#[cfg(feature = "sqlite")]
+pub use sink::{Durability, PurgePoint, PurgeReport, SqliteOptions, SqliteSink};

@@ -295,6 +295,16 @@ impl AuditLog {
     /// # Errors
     /// [`Error::InvalidInput`] naming the field.
     pub fn prepare(&self, entry: Entry) -> Result<PreparedRecord> {
+        self.prepare_checked(entry, true)
+    }
+
+    /// [`prepare`](Self::prepare) for a record a store writes about itself (`audit.purged`),
+    /// which hosts may not record: the envelope is checked, the event's origin is not.
+    pub(crate) fn prepare_store_event(&self, entry: Entry) -> Result<PreparedRecord> {
+        self.prepare_checked(entry, false)
+    }
+
+    fn prepare_checked(&self, entry: Entry, host_event: bool) -> Result<PreparedRecord> {
         let Inner {
             clock,
             tenant: default_tenant,
@@ -313,7 +323,9 @@ impl AuditLog {
         limits.check_tenant(&tenant)?;
         limits.check_actor(&actor)?;
         limits.check_context(&context)?;
-        limits.check_event(&event)?;
+        if host_event {
+            limits.check_event(&event)?;
+        }
         redaction.apply(&mut event);
 
         let occurred_at = truncate_to_micros(clock.now());

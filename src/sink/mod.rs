@@ -8,6 +8,8 @@ mod group_commit;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 use std::fmt;
 use std::sync::OnceLock;
@@ -23,6 +25,8 @@ use crate::query::Query;
 use crate::record::{Actor, Context, Head, Outcome, Receipt, Record, TenantId};
 
 pub use memory::MemorySink;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{Durability, PurgePoint, PurgeReport, SqliteOptions, SqliteSink};
 
 /// A record ready to append: stamped, redacted, validated and canonically encoded; a store
 /// only assigns its seq and links it into the chain.
