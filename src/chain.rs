@@ -425,7 +425,7 @@ impl Checkpoint {
     ///
     /// # Errors
     /// Whatever the store returns.
-    pub fn current(store: &dyn AuditStore, tenant: &TenantId) -> Result<Option<Self>> {
+    pub fn current<S: AuditStore + ?Sized>(store: &S, tenant: &TenantId) -> Result<Option<Self>> {
         Ok(store.head(tenant)?.map(|h| Checkpoint {
             tenant: tenant.clone(),
             seq: h.seq,
@@ -551,7 +551,7 @@ impl fmt::Display for VerifyReport {
 /// # Errors
 /// Only errors that stop the walk (the store unavailable); an unreadable record is a
 /// [`BreakReason::Corrupt`] break, not an error.
-pub fn verify(store: &dyn AuditStore, tenant: &TenantId) -> Result<VerifyReport> {
+pub fn verify<S: AuditStore + ?Sized>(store: &S, tenant: &TenantId) -> Result<VerifyReport> {
     let anchor = store.anchor(tenant)?;
     let algorithm = store.chain_algorithm();
     let mut report = VerifyReport {
@@ -618,7 +618,10 @@ pub fn verify(store: &dyn AuditStore, tenant: &TenantId) -> Result<VerifyReport>
 /// # Errors
 /// [`Error::Verification`] when the checkpoint is for another algorithm; otherwise as
 /// [`verify`].
-pub fn verify_against(store: &dyn AuditStore, checkpoint: &Checkpoint) -> Result<VerifyReport> {
+pub fn verify_against<S: AuditStore + ?Sized>(
+    store: &S,
+    checkpoint: &Checkpoint,
+) -> Result<VerifyReport> {
     if checkpoint.chain != store.chain_algorithm() {
         return Err(Error::Verification(format!(
             "checkpoint uses {} but the trail uses {}",

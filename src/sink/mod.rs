@@ -350,10 +350,7 @@ pub trait AuditStoreExt: AuditStore {
     ///
     /// # Errors
     /// As [`chain::verify`].
-    fn verify(&self, tenant: &TenantId) -> Result<VerifyReport>
-    where
-        Self: Sized,
-    {
+    fn verify(&self, tenant: &TenantId) -> Result<VerifyReport> {
         chain::verify(self, tenant)
     }
 
@@ -361,10 +358,7 @@ pub trait AuditStoreExt: AuditStore {
     ///
     /// # Errors
     /// As [`chain::verify_against`].
-    fn verify_against(&self, checkpoint: &Checkpoint) -> Result<VerifyReport>
-    where
-        Self: Sized,
-    {
+    fn verify_against(&self, checkpoint: &Checkpoint) -> Result<VerifyReport> {
         chain::verify_against(self, checkpoint)
     }
 
@@ -372,10 +366,7 @@ pub trait AuditStoreExt: AuditStore {
     ///
     /// # Errors
     /// Store failures.
-    fn checkpoint(&self, tenant: &TenantId) -> Result<Option<Checkpoint>>
-    where
-        Self: Sized,
-    {
+    fn checkpoint(&self, tenant: &TenantId) -> Result<Option<Checkpoint>> {
         Checkpoint::current(self, tenant)
     }
 }
