@@ -43,6 +43,11 @@
 //! # Ok::<(), audit_log::Error>(())
 //! ```
 //!
+//! The [`cookbook`] has a recipe for each common task (assertions in host tests, appends
+//! inside your own transaction, investigating lost access, the CSV download, checkpoints,
+//! redaction, moving a trail, retention), each mirrored by a runnable example where it is
+//! longer than a page.
+//!
 //! ## Stores
 //!
 //! | store | feature | for |
@@ -83,6 +88,8 @@ pub struct ReadmeDoctests;
 pub mod chain;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+#[cfg(feature = "sqlite")]
+pub mod cookbook;
 mod encode;
 mod error;
 pub mod event;
