@@ -1,22 +1,58 @@
-//! The main demo: a morning of administrative changes in a small company, recorded, printed
-//! as a trail, questioned, and verified.
+//! The main demo: a morning of administrative changes in a small company, recorded in a
+//! SQLite store, printed as a trail, questioned, verified, and downloaded as the
+//! administrator's CSV.
 //!
 //! ```text
-//! cargo run --example demo
+//! cargo run --example demo                       # ./audit-demo.db (made afresh each run)
+//! cargo run --example demo -- path/to/trail.db   # a store of your own (appended to)
+//! cargo run --example demo --features postgres -- postgres://postgres@127.0.0.1:5432/test
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::sync::Arc;
 
+use audit_log::export::manifest_path;
 use audit_log::{
-    Actor, AuditLog, AuditStore, AuditStoreExt, Context, EntityKey, EntityRef, Event, FieldChange,
-    ManualClock, Outcome, PermissionGroupRef, Query, Scope, UserChange, UserCreated,
+    Actor, AuditLog, AuditStore, AuditStoreExt, Context, CsvExport, EntityKey, EntityRef, Event,
+    FieldChange, ManualClock, Outcome, PermissionGroupRef, Query, Scope, SqliteSink, UserChange,
+    UserCreated,
 };
 use chrono::{Duration, TimeZone, Utc};
 
+/// The store named on the command line: a SQLite file by default, or a PostgreSQL URL.
+fn open_store() -> Result<(Arc<dyn AuditStore>, PathBuf), Box<dyn std::error::Error>> {
+    let arg = std::env::args().nth(1);
+    if let Some(url) = arg.as_deref().filter(|a| a.starts_with("postgres")) {
+        #[cfg(feature = "postgres")]
+        {
+            let store = audit_log::PostgresSink::connect(url)?;
+            println!("Store: PostgreSQL, schema {}", store.schema());
+            return Ok((Arc::new(store), PathBuf::from("audit-demo")));
+        }
+        #[cfg(not(feature = "postgres"))]
+        return Err(format!("{url}: rebuild with --features postgres to use PostgreSQL").into());
+    }
+    let path = match arg {
+        Some(p) => PathBuf::from(p),
+        None => {
+            // The default demo store is made afresh, so the story reads the same every run.
+            let p = PathBuf::from("audit-demo.db");
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", p.display()));
+            }
+            p
+        }
+    };
+    let store = SqliteSink::open(&path)?;
+    println!("Store: SQLite file {}", path.display());
+    Ok((Arc::new(store), path.with_extension("")))
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let store = audit_log::MemorySink::new();
+    let (store, stem) = open_store()?;
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 8, 55, 0).unwrap());
-    let log = AuditLog::builder(store.clone())
+    let log = AuditLog::builder_arc(store.clone())
         .clock(clock.clone())
         .build();
 
@@ -136,5 +172,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(cp) = store.checkpoint(&tenant)? {
         println!("Checkpoint to keep elsewhere: {}", cp.to_json());
     }
+
+    // The administrator's "Get Audit Log" button: the whole trail as CSV, with a manifest an
+    // auditor can check offline. The BOM lets spreadsheets read non-ASCII names correctly.
+    let csv = stem.with_extension("csv");
+    let manifest = CsvExport::new()
+        .bom(true)
+        .to_file(&*store, &Query::new(), &csv)?;
+    println!(
+        "\nDownloaded {} records as {} (manifest: {})",
+        manifest.count,
+        csv.display(),
+        manifest_path(&csv).display()
+    );
     Ok(())
 }

@@ -51,6 +51,7 @@ use serde_json::Value;
 use sha2::Digest as _;
 
 use crate::error::{Error, Result};
+use crate::event::Event;
 use crate::query::Query;
 use crate::record::{Head, Record, TenantId};
 use crate::sink::AuditStore;
@@ -272,14 +273,28 @@ impl Canonical {
         }
     }
 
+    /// The `json` encoding of an event's wire object, written straight from the typed
+    /// event: the same bytes as `self.json(&event.to_value())` without building the `Value`.
+    pub(crate) fn event(&mut self, event: &Event) {
+        if let Event::Unknown(u) = event {
+            // Hashed over the JSON as stored, whatever a newer version put in it.
+            self.json(&u.raw);
+            return;
+        }
+        let mark = self.buf.len();
+        if crate::encode::write::<crate::encode::CanonicalBytes>(&mut self.buf, event).is_err() {
+            self.buf.truncate(mark);
+            self.json(&event.to_value());
+        }
+    }
+
     pub(crate) fn into_bytes(self) -> Vec<u8> {
         self.buf
     }
 }
 
-/// The canonical body of a record (everything but seq and the hashes), with the event given
-/// as its wire JSON. One parameter per encoded field, in encoding order, so the signature
-/// reads like the table in the module docs.
+/// The canonical body of a record (everything but seq and the hashes). One parameter per
+/// encoded field, in encoding order, so the signature reads like the table in the module docs.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn encode_body(
     tenant: &TenantId,
@@ -289,8 +304,31 @@ pub(crate) fn encode_body(
     outcome: crate::Outcome,
     context: &crate::Context,
     schema_version: u32,
-    event: &Value,
+    event: &Event,
 ) -> Vec<u8> {
+    let mut c = encode_envelope(
+        tenant,
+        id,
+        occurred_at_micros,
+        actor,
+        outcome,
+        context,
+        schema_version,
+    );
+    c.event(event);
+    c.into_bytes()
+}
+
+/// Every field of the body before the event.
+fn encode_envelope(
+    tenant: &TenantId,
+    id: &uuid::Uuid,
+    occurred_at_micros: i64,
+    actor: &crate::Actor,
+    outcome: crate::Outcome,
+    context: &crate::Context,
+    schema_version: u32,
+) -> Canonical {
     let mut c = Canonical::with_capacity(512);
     c.raw(b"audit-log/record/v1\0");
     c.str(tenant.as_str());
@@ -307,8 +345,7 @@ pub(crate) fn encode_body(
     c.opt_str(context.correlation_id.as_deref());
     c.opt_str(context.reason.as_deref());
     c.raw(&schema_version.to_be_bytes());
-    c.json(event);
-    c.into_bytes()
+    c
 }
 
 /// The canonical body of a stored record.
@@ -321,8 +358,30 @@ pub fn canonical_body(r: &Record) -> Vec<u8> {
         r.outcome,
         &r.context,
         r.schema_version,
-        &r.event.to_value(),
+        &r.event,
     )
+}
+
+#[cfg(any(test, feature = "conformance"))]
+#[doc(hidden)]
+pub use crate::encode::direct_encoding_for_tests;
+
+/// [`canonical_body`] as it was computed before the direct encoder: through the event's
+/// `serde_json::Value`. The reference the property tests hold the direct encoder to.
+#[cfg(any(test, feature = "conformance"))]
+#[doc(hidden)]
+pub fn canonical_body_via_value(r: &Record) -> Vec<u8> {
+    let mut c = encode_envelope(
+        &r.tenant,
+        &r.id,
+        r.occurred_at.timestamp_micros(),
+        &r.actor,
+        r.outcome,
+        &r.context,
+        r.schema_version,
+    );
+    c.json(&r.event.to_value());
+    c.into_bytes()
 }
 
 /// The hash a record should have, recomputed from its content and its `prev_hash`.
@@ -366,7 +425,7 @@ impl Checkpoint {
     ///
     /// # Errors
     /// Whatever the store returns.
-    pub fn current(store: &dyn AuditStore, tenant: &TenantId) -> Result<Option<Self>> {
+    pub fn current<S: AuditStore + ?Sized>(store: &S, tenant: &TenantId) -> Result<Option<Self>> {
         Ok(store.head(tenant)?.map(|h| Checkpoint {
             tenant: tenant.clone(),
             seq: h.seq,
@@ -492,7 +551,7 @@ impl fmt::Display for VerifyReport {
 /// # Errors
 /// Only errors that stop the walk (the store unavailable); an unreadable record is a
 /// [`BreakReason::Corrupt`] break, not an error.
-pub fn verify(store: &dyn AuditStore, tenant: &TenantId) -> Result<VerifyReport> {
+pub fn verify<S: AuditStore + ?Sized>(store: &S, tenant: &TenantId) -> Result<VerifyReport> {
     let anchor = store.anchor(tenant)?;
     let algorithm = store.chain_algorithm();
     let mut report = VerifyReport {
@@ -559,7 +618,10 @@ pub fn verify(store: &dyn AuditStore, tenant: &TenantId) -> Result<VerifyReport>
 /// # Errors
 /// [`Error::Verification`] when the checkpoint is for another algorithm; otherwise as
 /// [`verify`].
-pub fn verify_against(store: &dyn AuditStore, checkpoint: &Checkpoint) -> Result<VerifyReport> {
+pub fn verify_against<S: AuditStore + ?Sized>(
+    store: &S,
+    checkpoint: &Checkpoint,
+) -> Result<VerifyReport> {
     if checkpoint.chain != store.chain_algorithm() {
         return Err(Error::Verification(format!(
             "checkpoint uses {} but the trail uses {}",

@@ -43,11 +43,17 @@
 //! # Ok::<(), audit_log::Error>(())
 //! ```
 //!
+//! The [`cookbook`] has a recipe for each common task (assertions in host tests, appends
+//! inside your own transaction, investigating lost access, the CSV download, checkpoints,
+//! redaction, moving a trail, retention), each mirrored by a runnable example where it is
+//! longer than a page.
+//!
 //! ## Stores
 //!
 //! | store | feature | for |
 //! | --- | --- | --- |
 //! | [`MemorySink`] | always | tests of host applications (with assertion helpers), small tools |
+//! | [`SqliteSink`] | `sqlite` (default) | most hosts: one file, WAL, group commit, several processes, append-only triggers, atomic with the host's own SQLite transaction, online backup, retention purge |
 //! | `PostgresSink` | `postgres` | several host instances writing one trail (see the `postgres` module) |
 //!
 //! Every store implements [`AuditSink`] (append) and [`AuditStore`] (read), whose docs state
@@ -82,6 +88,9 @@ pub struct ReadmeDoctests;
 pub mod chain;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+#[cfg(feature = "sqlite")]
+pub mod cookbook;
+mod encode;
 mod error;
 pub mod event;
 pub mod export;
@@ -117,10 +126,15 @@ pub use record::{
     Actor, ActorKind, Context, Head, Outcome, Receipt, Record, TenantId, SCHEMA_VERSION,
 };
 pub use redact::RedactionPolicy;
+/// The `rusqlite` this crate links, for [`SqliteSink::append_in`] and
+/// [`SqliteSink::install_schema`] (use it so the host's `Connection` is the same type).
+#[cfg(feature = "sqlite")]
+pub use rusqlite;
 #[cfg(feature = "postgres")]
 pub use sink::postgres::{self, PgPool, PostgresOptions, PostgresSink};
 pub use sink::{
     check_continuation, AuditSink, AuditStore, AuditStoreExt, MemorySink, Page, PreparedRecord,
     RecordStream,
 };
-// For third-party stores implementing `AuditSink::append_sealed`, whose docs point at it.
+#[cfg(feature = "sqlite")]
+pub use sink::{Durability, PurgePoint, PurgeReport, SqliteOptions, SqliteSink};

@@ -1,7 +1,7 @@
 //! `AuditLog`: the front door hosts call at every administrative change.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -295,6 +295,16 @@ impl AuditLog {
     /// # Errors
     /// [`Error::InvalidInput`] naming the field.
     pub fn prepare(&self, entry: Entry) -> Result<PreparedRecord> {
+        self.prepare_checked(entry, true)
+    }
+
+    /// [`prepare`](Self::prepare) for a record a store writes about itself (`audit.purged`),
+    /// which hosts may not record: the envelope is checked, the event's origin is not.
+    pub(crate) fn prepare_store_event(&self, entry: Entry) -> Result<PreparedRecord> {
+        self.prepare_checked(entry, false)
+    }
+
+    fn prepare_checked(&self, entry: Entry, host_event: bool) -> Result<PreparedRecord> {
         let Inner {
             clock,
             tenant: default_tenant,
@@ -313,13 +323,14 @@ impl AuditLog {
         limits.check_tenant(&tenant)?;
         limits.check_actor(&actor)?;
         limits.check_context(&context)?;
-        limits.check_event(&event)?;
+        if host_event {
+            limits.check_event(&event)?;
+        }
         redaction.apply(&mut event);
 
         let occurred_at = truncate_to_micros(clock.now());
         let micros = occurred_at.timestamp_micros();
         let id = new_v7(occurred_at);
-        let event_value = event.to_value();
         let body = encode_body(
             &tenant,
             &id,
@@ -328,7 +339,7 @@ impl AuditLog {
             outcome,
             &context,
             SCHEMA_VERSION,
-            &event_value,
+            &event,
         );
         limits.check_size(body.len())?;
         Ok(PreparedRecord {
@@ -337,7 +348,7 @@ impl AuditLog {
             tenant,
             actor,
             event,
-            event_value,
+            event_value: OnceLock::new(),
             outcome,
             context,
             schema_version: SCHEMA_VERSION,

@@ -446,6 +446,23 @@ proptest! {
         prop_assert_eq!(serde_json::from_str::<Event>(&pretty).unwrap(), e);
     }
 
+    /// The canonical body and the wire JSON text are written straight from the typed event;
+    /// they are byte for byte what the event's `serde_json::Value` gives.
+    #[test]
+    fn direct_encoding_matches_the_value_path(r in any_record()) {
+        // Known events take the direct path, not the fallback to the `Value` one.
+        let direct = chain::direct_encoding_for_tests(&r.event);
+        prop_assert!(direct.is_some() || !r.event.is_known());
+        prop_assert_eq!(canonical_body(&r), chain::canonical_body_via_value(&r));
+        let text = r.event.to_json();
+        prop_assert_eq!(&text, &r.event.to_value().to_string());
+        if let Some((bytes, direct_text)) = direct {
+            prop_assert!(canonical_body(&r).ends_with(&bytes));
+            prop_assert_eq!(&direct_text, &text);
+        }
+        prop_assert_eq!(serde_json::from_str::<Event>(&text).unwrap(), r.event);
+    }
+
     #[test]
     fn records_round_trip_through_json_with_the_same_canonical_body(r in any_record()) {
         let text = serde_json::to_string(&r).unwrap();

@@ -176,6 +176,18 @@ macro_rules! vocabulary {
                 Value::Object(map)
             }
 
+            /// Writes the wire object through the direct encoder (see `crate::encode`).
+            pub(crate) fn encode_wire<F: crate::encode::Format>(
+                &self,
+                enc: &mut crate::encode::Encoder<'_, F>,
+            ) -> Result<(), crate::encode::EncodeError> {
+                match self {
+                    $(Event::$variant(e) => enc.event($name, e),)*
+                    Event::Custom(e) => enc.event(CUSTOM_TAG, e),
+                    Event::Unknown(u) => u.raw.serialize(enc),
+                }
+            }
+
             /// Reads an event from its wire JSON object.
             ///
             /// A known name whose fields do not parse (a newer version added one, say) and
@@ -356,6 +368,33 @@ impl Event {
     /// A host-defined event with a payload; see [`CustomEvent`] to name entities.
     pub fn custom(name: impl Into<String>, payload: Value) -> Self {
         Event::Custom(CustomEvent::new(name, payload))
+    }
+
+    /// The event as its wire JSON text: compact, object keys sorted, the same text as
+    /// `self.to_value().to_string()` (with serde_json's default, sorted maps) but written
+    /// straight from the event, without building the [`Value`].
+    ///
+    /// ```
+    /// use audit_log::{Event, EntityRef};
+    ///
+    /// let e = Event::user_deleted(EntityRef::new(42, "alice"));
+    /// assert_eq!(
+    ///     e.to_json(),
+    ///     r#"{"event":"user.deleted","user":{"display":"alice","id":"42"}}"#
+    /// );
+    /// assert_eq!(e.to_json(), e.to_value().to_string());
+    /// ```
+    pub fn to_json(&self) -> String {
+        if let Event::Unknown(u) = self {
+            return u.raw.to_string();
+        }
+        let mut out = Vec::with_capacity(384);
+        crate::encode::write::<crate::encode::JsonText>(&mut out, self)
+            .ok()
+            .and_then(|()| String::from_utf8(out).ok())
+            // The direct encoder declines only what no built-in event holds; the `Value`
+            // path then gives the same text.
+            .unwrap_or_else(|| self.to_value().to_string())
     }
 
     /// The family: the part of the name before the first dot (`user`, `permission`, ...).

@@ -8,8 +8,11 @@ mod group_commit;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -22,6 +25,8 @@ use crate::query::Query;
 use crate::record::{Actor, Context, Head, Outcome, Receipt, Record, TenantId};
 
 pub use memory::MemorySink;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{Durability, PurgePoint, PurgeReport, SqliteOptions, SqliteSink};
 
 /// A record ready to append: stamped, redacted, validated and canonically encoded; a store
 /// only assigns its seq and links it into the chain.
@@ -35,7 +40,8 @@ pub struct PreparedRecord {
     pub(crate) tenant: TenantId,
     pub(crate) actor: Actor,
     pub(crate) event: Event,
-    pub(crate) event_value: Value,
+    /// The event's `Value`, made only if a store asks for it: recording does not need it.
+    pub(crate) event_value: OnceLock<Value>,
     pub(crate) outcome: Outcome,
     pub(crate) context: Context,
     pub(crate) schema_version: u32,
@@ -63,13 +69,15 @@ impl PreparedRecord {
     pub fn event(&self) -> &Event {
         &self.event
     }
-    /// The event's wire JSON.
+    /// The event's wire JSON, built on first use ([`event_json`](Self::event_json) is
+    /// cheaper when text is what the store keeps).
     pub fn event_value(&self) -> &Value {
-        &self.event_value
+        self.event_value.get_or_init(|| self.event.to_value())
     }
-    /// The event's wire JSON as text, for stores that keep it as a column.
+    /// The event's wire JSON as text, for stores that keep it as a column: compact, keys
+    /// sorted (see [`Event::to_json`]).
     pub fn event_json(&self) -> String {
-        self.event_value.to_string()
+        self.event.to_json()
     }
     /// The outcome.
     pub fn outcome(&self) -> Outcome {
@@ -98,7 +106,7 @@ impl PreparedRecord {
     #[cfg(any(test, feature = "conformance"))]
     #[doc(hidden)]
     pub fn with_event_for_tests(mut self, event: Event) -> Self {
-        self.event_value = event.to_value();
+        self.event_value = OnceLock::new();
         self.event = event;
         self.body = chain::encode_body(
             &self.tenant,
@@ -108,7 +116,7 @@ impl PreparedRecord {
             self.outcome,
             &self.context,
             self.schema_version,
-            &self.event_value,
+            &self.event,
         );
         self
     }
@@ -342,10 +350,7 @@ pub trait AuditStoreExt: AuditStore {
     ///
     /// # Errors
     /// As [`chain::verify`].
-    fn verify(&self, tenant: &TenantId) -> Result<VerifyReport>
-    where
-        Self: Sized,
-    {
+    fn verify(&self, tenant: &TenantId) -> Result<VerifyReport> {
         chain::verify(self, tenant)
     }
 
@@ -353,10 +358,7 @@ pub trait AuditStoreExt: AuditStore {
     ///
     /// # Errors
     /// As [`chain::verify_against`].
-    fn verify_against(&self, checkpoint: &Checkpoint) -> Result<VerifyReport>
-    where
-        Self: Sized,
-    {
+    fn verify_against(&self, checkpoint: &Checkpoint) -> Result<VerifyReport> {
         chain::verify_against(self, checkpoint)
     }
 
@@ -364,10 +366,7 @@ pub trait AuditStoreExt: AuditStore {
     ///
     /// # Errors
     /// Store failures.
-    fn checkpoint(&self, tenant: &TenantId) -> Result<Option<Checkpoint>>
-    where
-        Self: Sized,
-    {
+    fn checkpoint(&self, tenant: &TenantId) -> Result<Option<Checkpoint>> {
         Checkpoint::current(self, tenant)
     }
 }

@@ -1,0 +1,260 @@
+//! Online backup and retention purge.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use rusqlite::backup::{Backup, StepResult};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::error::SqlResult;
+use super::write::{head_from, insert_prepared, read_tip, Tips};
+use super::SqliteSink;
+use crate::chain::ChainAlgorithm;
+use crate::error::{Error, Result};
+use crate::event::{AuditPurged, Event};
+use crate::log::{AuditLog, Entry};
+use crate::record::{Actor, Head, Receipt, Record, TenantId};
+use crate::sink::{AuditSink, PreparedRecord};
+
+/// Up to where [`SqliteSink::purge`] removes records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PurgePoint {
+    /// Every record up to and including this seq.
+    ThroughSeq(u64),
+    /// The oldest records, up to (not including) the first one that occurred at or after
+    /// this time. A record out of time order stops the purge early rather than being skipped:
+    /// a purge only ever removes a prefix of the trail, and nothing at or after the time.
+    Before(DateTime<Utc>),
+}
+
+/// What [`SqliteSink::purge`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// The tenant purged.
+    pub tenant: TenantId,
+    /// How many records were removed (0 when there was nothing to purge).
+    pub removed: u64,
+    /// Where the trail now starts: the last removed seq and its hash.
+    pub anchor: Head,
+    /// Where the `audit.purged` record landed; `None` when nothing was removed.
+    pub receipt: Option<Receipt>,
+}
+
+/// A sink that stores nothing: the purge only uses an [`AuditLog`] to stamp and encode its
+/// own record, which it then appends inside the purge transaction.
+#[derive(Debug)]
+struct Stamp;
+
+impl AuditSink for Stamp {
+    fn append(&self, _: Vec<PreparedRecord>) -> Result<Vec<Receipt>> {
+        Err(Error::NotSupported("stamping only".into()))
+    }
+    fn append_sealed(&self, _: Vec<Record>) -> Result<Vec<Receipt>> {
+        Err(Error::NotSupported("stamping only".into()))
+    }
+}
+
+impl SqliteSink {
+    /// Copies the whole store to a new file at `dest` with SQLite's online backup API, while
+    /// appends go on: the copy is the store as of one instant (one read snapshot), complete
+    /// and verifiable on its own.
+    ///
+    /// Restoring a backup rolls the trail back to that instant; keep
+    /// [`Checkpoint`](crate::Checkpoint)s outside the store so that
+    /// [`verify_against`](crate::chain::verify_against) catches a restore from an older
+    /// backup.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when `dest` exists and is not empty (a backup never
+    /// overwrites); [`Error::StorageFull`], [`Error::ReadOnly`] and other store failures at
+    /// the destination.
+    pub fn backup_to(&self, dest: impl AsRef<Path>) -> Result<()> {
+        let dest = dest.as_ref();
+        if std::fs::metadata(dest).is_ok_and(|m| m.len() > 0) {
+            return Err(Error::invalid(
+                "dest",
+                format!("{} exists and is not empty", dest.display()),
+            ));
+        }
+        let mut out = Connection::open(dest).sql()?;
+        self.with_reader(|conn| {
+            let backup = Backup::new(conn, &mut out).sql()?;
+            // One step copies every page under one read transaction: a consistent snapshot.
+            // In WAL mode that does not block writers, so there is no reason to copy in
+            // slices (which restart whenever a writer commits).
+            match backup.step(-1).sql()? {
+                StepResult::Done => Ok(()),
+                StepResult::Busy | StepResult::Locked => Err(Error::Busy {
+                    source: "the backup could not lock the store".into(),
+                }),
+                _ => Err(Error::store(
+                    "sqlite",
+                    "backup did not complete in one step",
+                )),
+            }
+        })
+    }
+
+    /// Removes a tenant's oldest records under a retention policy, in one transaction that
+    /// also moves the tenant's [`anchor`](crate::AuditStore::anchor) to the last removed
+    /// record and appends an `audit.purged` record ([`AuditPurged`]) by `actor`. The
+    /// remaining trail verifies from the anchor; a [`Checkpoint`](crate::Checkpoint) older
+    /// than the purge point still verifies (there is nothing left to compare it with, and
+    /// the purge is on record).
+    ///
+    /// The only way records leave the store: the table's triggers refuse any other delete.
+    /// Nothing is removed (and nothing recorded) when the point is at or before the current
+    /// anchor. The purge record's time comes from the system clock.
+    ///
+    /// ```
+    /// use audit_log::{Actor, AuditLog, AuditStoreExt, EntityRef, Event, PurgePoint, SqliteSink, TenantId};
+    ///
+    /// let store = SqliteSink::open_in_memory()?;
+    /// let log = AuditLog::builder(store.clone()).build();
+    /// for i in 0..10 {
+    ///     log.record(&Actor::system(), Event::user_deleted(EntityRef::id_only(i)))?;
+    /// }
+    /// let tenant = TenantId::default();
+    /// let report = store.purge(&tenant, PurgePoint::ThroughSeq(6), &Actor::service("retention"))?;
+    /// assert_eq!((report.removed, report.anchor.seq), (6, 6));
+    /// assert_eq!(report.receipt.map(|r| r.seq), Some(11));
+    /// assert!(store.verify(&tenant)?.is_intact());
+    /// # Ok::<(), audit_log::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for an actor the default [`Limits`](crate::Limits) refuse;
+    /// [`Error::Corrupt`] when the record at the purge point cannot be read; store failures.
+    /// On error nothing is removed.
+    pub fn purge(
+        &self,
+        tenant: &TenantId,
+        point: PurgePoint,
+        actor: &Actor,
+    ) -> Result<PurgeReport> {
+        let stamp = AuditLog::builder(Stamp).tenant(tenant.clone()).build();
+        // Refuse a bad actor before taking the write lock.
+        stamp.prepare_store_event(Entry::new(
+            actor.clone(),
+            Event::AuditPurged(AuditPurged {
+                through_seq: 0,
+                anchor_hash: crate::Digest::ZERO,
+                count: 0,
+                before: None,
+            }),
+        ))?;
+        let conn = self.inner.writer.lock();
+        conn.execute_batch("BEGIN IMMEDIATE").sql()?;
+        let result = purge_in(&conn, self.inner.algorithm, &stamp, tenant, point, actor);
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        match conn.execute_batch(end).sql() {
+            Ok(()) => result,
+            Err(e) => {
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                Err(result.err().unwrap_or(e))
+            }
+        }
+    }
+}
+
+fn purge_in(
+    conn: &Connection,
+    algorithm: ChainAlgorithm,
+    stamp: &AuditLog,
+    tenant: &TenantId,
+    point: PurgePoint,
+    actor: &Actor,
+) -> Result<PurgeReport> {
+    let anchor = super::read::anchor(conn, tenant)?;
+    let Some(tip) = read_tip(conn, tenant)? else {
+        return Ok(nothing(tenant, anchor));
+    };
+    let (through, before) = match point {
+        PurgePoint::ThroughSeq(n) => (n.min(tip.seq), None),
+        PurgePoint::Before(t) => {
+            let first_kept: Option<i64> = conn
+                .query_row(
+                    "SELECT min(seq) FROM audit_records WHERE tenant = ?1 AND occurred_at >= ?2",
+                    params![tenant.as_str(), t.timestamp_micros()],
+                    |r| r.get(0),
+                )
+                .sql()?;
+            let through = match first_kept {
+                Some(s) => u64::try_from(s).unwrap_or(0).saturating_sub(1),
+                None => tip.seq,
+            };
+            (through, Some(t))
+        }
+    };
+    if through <= anchor.seq {
+        return Ok(nothing(tenant, anchor));
+    }
+    let through_sql = i64::try_from(through).map_err(|_| Error::invalid("point", "too large"))?;
+    let hash: Vec<u8> = conn
+        .query_row(
+            "SELECT hash FROM audit_records WHERE tenant = ?1 AND seq = ?2",
+            params![tenant.as_str(), through_sql],
+            |r| r.get(0),
+        )
+        .optional()
+        .sql()?
+        .ok_or_else(|| Error::corrupt(through, "the record at the purge point is missing"))?;
+    let new_anchor = head_from(through_sql, &hash)?;
+
+    conn.execute(
+        "INSERT INTO audit_purge_gate (tenant, through) VALUES (?1, ?2)",
+        params![tenant.as_str(), through_sql],
+    )
+    .sql()?;
+    conn.execute(
+        "DELETE FROM audit_mentions WHERE tenant = ?1 AND seq <= ?2",
+        params![tenant.as_str(), through_sql],
+    )
+    .sql()?;
+    let removed = conn
+        .execute(
+            "DELETE FROM audit_records WHERE tenant = ?1 AND seq <= ?2",
+            params![tenant.as_str(), through_sql],
+        )
+        .sql()?;
+    conn.execute(
+        "INSERT INTO audit_anchors (tenant, seq, hash) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (tenant) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        params![tenant.as_str(), through_sql, &new_anchor.hash.0[..]],
+    )
+    .sql()?;
+    conn.execute(
+        "DELETE FROM audit_purge_gate WHERE tenant = ?1",
+        [tenant.as_str()],
+    )
+    .sql()?;
+
+    let record = stamp.prepare_store_event(Entry::new(
+        actor.clone(),
+        Event::AuditPurged(AuditPurged {
+            through_seq: through,
+            anchor_hash: new_anchor.hash,
+            count: removed as u64,
+            before,
+        }),
+    ))?;
+    let mut receipts = insert_prepared(conn, algorithm, &mut Tips::default(), &[record])?;
+    Ok(PurgeReport {
+        tenant: tenant.clone(),
+        removed: removed as u64,
+        anchor: new_anchor,
+        receipt: receipts.pop(),
+    })
+}
+
+fn nothing(tenant: &TenantId, anchor: Head) -> PurgeReport {
+    PurgeReport {
+        tenant: tenant.clone(),
+        removed: 0,
+        anchor,
+        receipt: None,
+    }
+}

@@ -1,0 +1,364 @@
+//! The schema of a SQLite audit store, its version, and the forward migrations.
+//!
+//! The version lives in `audit_meta` (key `schema_version`), next to the `format` marker that
+//! tells an audit store apart from any other database. Both keys keep their meaning in every
+//! future version, so an old build can always say "this store is newer than me" instead of
+//! guessing. When the store owns its file, `PRAGMA user_version` mirrors the version so
+//! standard tools show it; a host that keeps its own tables in the same file keeps
+//! `user_version` for its own migrations (tools such as `rusqlite_migration` use it).
+
+use rusqlite::{Connection, OptionalExtension};
+
+use super::error::SqlResult;
+use crate::chain::ChainAlgorithm;
+use crate::error::{Error, Result};
+
+/// What `audit_meta.format` holds in every audit store.
+pub(super) const FORMAT: &str = "audit-log";
+
+/// `MIGRATIONS[i]` brings a store from version `i` to `i + 1`; version 0 is "no store yet".
+/// Each runs inside the transaction that also bumps the version, so a crash mid-migration
+/// leaves the old version intact.
+pub(super) const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this build writes and reads.
+pub(super) const CURRENT: u32 = MIGRATIONS.len() as u32;
+
+/// Version 1.
+///
+/// - `audit_records`: one row per record; a column for everything a query filters on, the
+///   event as JSON. `STRICT`, so a stray write cannot put text where a seq or hash belongs.
+/// - `audit_mentions`: one row per entity an event names (target, related, scope), so an
+///   entity's timeline is one index range.
+/// - `audit_anchors`: where a tenant's chain starts after a purge (or an import that starts
+///   after one).
+/// - `audit_purge_gate`: holds a row only inside a purge transaction; the delete triggers let
+///   exactly the rows it names go.
+/// - Triggers make records, mentions and anchors append-only for any SQL, the host's included.
+const V1: &str = r#"
+CREATE TABLE audit_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE audit_records (
+    tenant         TEXT    NOT NULL,
+    seq            INTEGER NOT NULL CHECK (seq > 0),
+    id             BLOB    NOT NULL,
+    occurred_at    INTEGER NOT NULL,
+    actor_kind     TEXT    NOT NULL,
+    actor_id       TEXT    NOT NULL,
+    actor_display  TEXT,
+    event_name     TEXT    NOT NULL,
+    outcome        TEXT    NOT NULL,
+    ip             TEXT,
+    user_agent     TEXT,
+    request_id     TEXT,
+    correlation_id TEXT,
+    reason         TEXT,
+    schema_version INTEGER NOT NULL,
+    chain          TEXT    NOT NULL,
+    prev_hash      BLOB    NOT NULL,
+    hash           BLOB    NOT NULL,
+    event_json     TEXT    NOT NULL
+) STRICT;
+
+CREATE UNIQUE INDEX audit_records_seq ON audit_records (tenant, seq);
+CREATE INDEX audit_records_time  ON audit_records (tenant, occurred_at, seq);
+CREATE INDEX audit_records_actor ON audit_records (tenant, actor_id, seq);
+CREATE INDEX audit_records_event ON audit_records (tenant, event_name, seq);
+
+CREATE TABLE audit_mentions (
+    tenant    TEXT    NOT NULL,
+    kind      TEXT    NOT NULL,
+    entity_id TEXT    NOT NULL,
+    seq       INTEGER NOT NULL,
+    role      TEXT    NOT NULL,
+    PRIMARY KEY (tenant, kind, entity_id, seq)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE audit_anchors (
+    tenant TEXT    PRIMARY KEY,
+    seq    INTEGER NOT NULL,
+    hash   BLOB    NOT NULL
+) STRICT;
+
+CREATE TABLE audit_purge_gate (
+    tenant  TEXT    NOT NULL,
+    through INTEGER NOT NULL
+) STRICT;
+
+CREATE TRIGGER audit_records_no_update BEFORE UPDATE ON audit_records
+BEGIN
+    SELECT RAISE(ABORT, 'audit-log: audit records are append-only');
+END;
+
+CREATE TRIGGER audit_records_no_delete BEFORE DELETE ON audit_records
+WHEN NOT EXISTS (SELECT 1 FROM audit_purge_gate g
+                 WHERE g.tenant = OLD.tenant AND OLD.seq <= g.through)
+BEGIN
+    SELECT RAISE(ABORT, 'audit-log: audit records are append-only (retention goes through SqliteSink::purge)');
+END;
+
+CREATE TRIGGER audit_mentions_no_update BEFORE UPDATE ON audit_mentions
+BEGIN
+    SELECT RAISE(ABORT, 'audit-log: audit records are append-only');
+END;
+
+CREATE TRIGGER audit_mentions_no_delete BEFORE DELETE ON audit_mentions
+WHEN NOT EXISTS (SELECT 1 FROM audit_purge_gate g
+                 WHERE g.tenant = OLD.tenant AND OLD.seq <= g.through)
+BEGIN
+    SELECT RAISE(ABORT, 'audit-log: audit records are append-only');
+END;
+
+CREATE TRIGGER audit_anchors_no_update BEFORE UPDATE ON audit_anchors
+WHEN NOT EXISTS (SELECT 1 FROM audit_purge_gate g WHERE g.tenant = OLD.tenant)
+BEGIN
+    SELECT RAISE(ABORT, 'audit-log: chain anchors only move through a purge');
+END;
+
+CREATE TRIGGER audit_anchors_no_delete BEFORE DELETE ON audit_anchors
+BEGIN
+    SELECT RAISE(ABORT, 'audit-log: chain anchors only move through a purge');
+END;
+
+CREATE TRIGGER audit_meta_no_update BEFORE UPDATE ON audit_meta
+WHEN OLD.key <> 'schema_version'
+BEGIN
+    SELECT RAISE(ABORT, 'audit-log: store metadata is fixed at creation');
+END;
+
+CREATE TRIGGER audit_meta_no_delete BEFORE DELETE ON audit_meta
+BEGIN
+    SELECT RAISE(ABORT, 'audit-log: store metadata is fixed at creation');
+END;
+"#;
+
+/// What [`inspect`] found in a database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Found {
+    /// No table at all: a new or empty file.
+    Empty,
+    /// Tables, but not the audit-log ones: another application's database (or a host's,
+    /// before [`install`]).
+    Foreign,
+    /// An audit store at this version, with this chain algorithm.
+    Store {
+        version: u32,
+        algorithm: ChainAlgorithm,
+    },
+}
+
+/// Looks at a database without changing it.
+///
+/// # Errors
+/// [`Error::NotAStore`] for a file that is not a SQLite database or a database without the
+/// audit-log marker; [`Error::SchemaTooNew`]; store failures.
+pub(super) fn inspect(conn: &Connection) -> Result<Found> {
+    inspect_up_to(conn, CURRENT)
+}
+
+/// [`inspect`] for a build that supports versions up to `supported`.
+fn inspect_up_to(conn: &Connection, supported: u32) -> Result<Found> {
+    let tables: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+        .sql()?;
+    if tables == 0 {
+        return Ok(Found::Empty);
+    }
+    let has_meta: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'audit_meta')",
+            [],
+            |r| r.get(0),
+        )
+        .sql()?;
+    if !has_meta {
+        return Ok(Found::Foreign);
+    }
+    let meta = |key: &str| -> Result<Option<String>> {
+        conn.query_row(
+            "SELECT CAST(value AS TEXT) FROM audit_meta WHERE key = ?1",
+            [key],
+            |r| r.get(0),
+        )
+        .optional()
+        .sql()
+    };
+    match meta("format")? {
+        Some(f) if f == FORMAT => {}
+        other => {
+            return Err(Error::NotAStore {
+                reason: format!(
+                    "audit_meta.format is {:?}, expected {FORMAT:?}",
+                    other.unwrap_or_default()
+                ),
+            })
+        }
+    }
+    let version = meta("schema_version")?
+        .and_then(|v| v.parse::<u32>().ok())
+        .ok_or_else(|| Error::NotAStore {
+            reason: "audit_meta.schema_version is missing or not a number".to_owned(),
+        })?;
+    if version > supported {
+        return Err(Error::SchemaTooNew {
+            found: version,
+            supported,
+        });
+    }
+    let algorithm = match meta("chain")? {
+        Some(a) => ChainAlgorithm::parse(&a).ok_or_else(|| Error::NotAStore {
+            reason: format!("unknown chain algorithm {a:?} in audit_meta"),
+        })?,
+        None => {
+            return Err(Error::NotAStore {
+                reason: "audit_meta.chain is missing".to_owned(),
+            })
+        }
+    };
+    Ok(Found::Store { version, algorithm })
+}
+
+/// Creates the schema in an empty database or migrates an older one to [`CURRENT`], inside
+/// one `BEGIN IMMEDIATE` transaction, and returns the store's chain algorithm.
+///
+/// `wanted` is the algorithm for a new store; for an existing one, if given, it must match.
+/// `own_file` says whether the file is the store's alone: then a database with other tables
+/// is refused as [`Error::NotAStore`], and `user_version` mirrors the version.
+///
+/// # Errors
+/// As [`inspect`]; [`Error::InvalidInput`] when `wanted` differs from an existing store's.
+pub(super) fn install(
+    conn: &Connection,
+    wanted: Option<ChainAlgorithm>,
+    own_file: bool,
+) -> Result<ChainAlgorithm> {
+    install_with(conn, wanted, own_file, MIGRATIONS)
+}
+
+/// [`install`] over an explicit list of migrations, so tests can prove the machinery with a
+/// migration that does not exist yet.
+pub(super) fn install_with(
+    conn: &Connection,
+    wanted: Option<ChainAlgorithm>,
+    own_file: bool,
+    migrations: &[&str],
+) -> Result<ChainAlgorithm> {
+    let target = migrations.len() as u32;
+    // Fast path: nothing to do, no write lock taken (readers and other processes opening the
+    // same store do not queue behind each other).
+    match inspect_up_to(conn, target)? {
+        Found::Store { version, algorithm } if version == target => {
+            return check_wanted(algorithm, wanted)
+        }
+        Found::Foreign if own_file => return Err(foreign()),
+        _ => {}
+    }
+    // A host calling install_schema inside its own transaction gets a savepoint instead.
+    let nested = !conn.is_autocommit();
+    conn.execute_batch(if nested {
+        "SAVEPOINT audit_install"
+    } else {
+        "BEGIN IMMEDIATE"
+    })
+    .sql()?;
+    let result = migrate(conn, wanted, own_file, migrations);
+    let end = match (&result, nested) {
+        (Ok(_), false) => "COMMIT",
+        (Ok(_), true) => "RELEASE audit_install",
+        (Err(_), false) => "ROLLBACK",
+        (Err(_), true) => "ROLLBACK TO audit_install; RELEASE audit_install",
+    };
+    match conn.execute_batch(end).sql() {
+        Ok(()) => result,
+        Err(e) => {
+            if !nested && !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            Err(result.err().unwrap_or(e))
+        }
+    }
+}
+
+fn migrate(
+    conn: &Connection,
+    wanted: Option<ChainAlgorithm>,
+    own_file: bool,
+    migrations: &[&str],
+) -> Result<ChainAlgorithm> {
+    let target = migrations.len() as u32;
+    // Re-read under the write lock: another connection may have created or migrated the
+    // store since the check above.
+    let (from, algorithm) = match inspect_up_to(conn, target)? {
+        Found::Foreign if own_file => return Err(foreign()),
+        Found::Empty | Found::Foreign => (0, wanted.unwrap_or_default()),
+        Found::Store { version, algorithm } => (version, check_wanted(algorithm, wanted)?),
+    };
+    if from > target {
+        return Err(Error::SchemaTooNew {
+            found: from,
+            supported: target,
+        });
+    }
+    let mirror = own_file && {
+        let uv: u32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .sql()?;
+        uv == from
+    };
+    for (i, step) in migrations.iter().enumerate().skip(from as usize) {
+        conn.execute_batch(step).sql()?;
+        if i == 0 {
+            conn.execute(
+                "INSERT INTO audit_meta (key, value) VALUES ('format', ?1), ('chain', ?2), ('schema_version', '0')",
+                [FORMAT, algorithm.as_str()],
+            )
+            .sql()?;
+        }
+    }
+    conn.execute(
+        "UPDATE audit_meta SET value = ?1 WHERE key = 'schema_version'",
+        [target.to_string()],
+    )
+    .sql()?;
+    if mirror {
+        conn.execute_batch(&format!("PRAGMA user_version = {target}"))
+            .sql()?;
+    }
+    Ok(algorithm)
+}
+
+/// The error for a database that holds other tables but no audit store.
+pub(super) fn foreign() -> Error {
+    Error::NotAStore {
+        reason: "a SQLite database without audit-log tables".to_owned(),
+    }
+}
+
+fn check_wanted(found: ChainAlgorithm, wanted: Option<ChainAlgorithm>) -> Result<ChainAlgorithm> {
+    match wanted {
+        Some(w) if w != found => Err(Error::invalid(
+            "chain_algorithm",
+            format!("the store was created with {found}, not {w}"),
+        )),
+        _ => Ok(found),
+    }
+}
+
+/// The chain algorithm of the store in `conn`, checking that it is a current store.
+///
+/// # Errors
+/// [`Error::NotAStore`] when the schema is not installed; as [`inspect`].
+pub(super) fn algorithm_of(conn: &Connection) -> Result<ChainAlgorithm> {
+    match inspect(conn)? {
+        Found::Store { version, algorithm } if version == CURRENT => Ok(algorithm),
+        Found::Store { version, .. } => Err(Error::NotSupported(format!(
+            "store schema version {version} needs migrating to {CURRENT}: open it writable once"
+        ))),
+        Found::Empty | Found::Foreign => Err(Error::NotAStore {
+            reason: "no audit-log tables (call SqliteSink::install_schema first)".to_owned(),
+        }),
+    }
+}
