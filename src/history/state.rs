@@ -327,6 +327,11 @@ impl State {
         self.of_kind(Kind::PermissionGroup)
     }
 
+    /// The slot tables, for answers that walk links without making public entities.
+    pub(super) fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
     fn view_of(&self, kind: Kind, id: &EntityId) -> Option<&Entity> {
         let i = self.tables.table(kind).find(id)?;
         self.tables.view(kind, i)

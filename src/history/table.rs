@@ -263,6 +263,27 @@ impl Tables {
         }
     }
 
+    /// A reference to slot `i` of `kind` with its newest name.
+    pub(super) fn entity_ref(&self, kind: Kind, i: usize) -> Option<EntityRef> {
+        let s = self.table(kind).slot(i)?;
+        Some(EntityRef {
+            id: s.id.clone(),
+            display: s.display.clone(),
+        })
+    }
+
+    /// The links of `map` (whose other ends are in `kind`'s table) in the other ends' id
+    /// order: the order the public [`Links`] maps iterate in, which answers keep.
+    pub(super) fn by_id(&self, map: &LinkMap, kind: Kind) -> Vec<(usize, Stamp)> {
+        let t = self.table(kind);
+        let mut out: Vec<(usize, Stamp)> = map.iter().map(|(i, s)| (*i, *s)).collect();
+        out.sort_unstable_by(|a, b| {
+            let id = |i: usize| t.slot(i).map(|s| &s.id);
+            id(a.0).cmp(&id(b.0))
+        });
+        out
+    }
+
     pub(super) fn record_ref(&self, s: Stamp) -> RecordRef {
         RecordRef {
             seq: s.seq,
