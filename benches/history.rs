@@ -5,22 +5,31 @@
 //! - `access_warm`: one user's access at the head with a warm history, on a short and a long
 //!   trail with the same organisation. Goal: within 2x of each other.
 //!
-//! The store is made by `store()`: one line to swap for another store. `HISTORY_BENCH_RECORDS`
-//! sets the long trail's length (default 1,000,000).
+//! The store is made by `store()`: a file-backed `SqliteSink` in a temporary directory (the
+//! store the goal is stated on), one line to swap for another store (`MemorySink::new()`).
+//! `HISTORY_BENCH_RECORDS` sets the long trail's length (default 1,000,000); the trail is
+//! written once per run, in batches of 10,000.
 
 use std::collections::BTreeSet;
 use std::hint::black_box;
 
 use audit_log::history::{History, Point};
 use audit_log::{
-    Actor, AuditLog, AuditStore, CustomEvent, EntityId, EntityKind, EntityRef, Entry, Event,
-    FieldChange, MemorySink, PermissionGroupRef, Query, Scope, UserChange, UserCreated,
+    Actor, AuditLog, AuditStore, CustomEvent, Durability, EntityId, EntityKind, EntityRef, Entry,
+    Event, FieldChange, PermissionGroupRef, Query, Scope, SqliteOptions, SqliteSink, UserChange,
+    UserCreated,
 };
 use criterion::{criterion_group, criterion_main, Criterion};
 
-/// The store under test.
-fn store() -> MemorySink {
-    MemorySink::new()
+type Store = SqliteSink;
+
+/// The store under test, a file in `dir` (kept for the whole run). Durability is for the
+/// writing only, which is not measured.
+fn store(dir: &std::path::Path, name: &str) -> Store {
+    SqliteOptions::new()
+        .durability(Durability::ProcessCrash)
+        .open(dir.join(format!("{name}.db")))
+        .expect("open store")
 }
 
 const USERS: u64 = 1_000;
@@ -71,7 +80,7 @@ fn pg(i: u64) -> PermissionGroupRef {
 /// permission groups at all three scopes), then churn by several admins up to `n` records:
 /// memberships, nesting, grants, edits, custom events, users leaving and arriving. Group
 /// graphs stay the same size however long the trail.
-fn fill(store: &MemorySink, n: usize) {
+fn fill(store: &Store, n: usize) {
     let log = AuditLog::builder(store.clone()).build();
     let admins = [
         Actor::user(1, "root"),
@@ -85,7 +94,7 @@ fn fill(store: &MemorySink, n: usize) {
         total.set(total.get() + 1);
         let a = admins[rng.below(3) as usize].clone();
         batch.push(Entry::new(a, e));
-        if batch.len() >= 1_000 {
+        if batch.len() >= 10_000 {
             log.record_batch(std::mem::take(batch)).expect("record");
         }
     };
@@ -289,9 +298,10 @@ fn records_wanted() -> usize {
 }
 
 fn benches(c: &mut Criterion) {
-    let long = store();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let long = store(dir.path(), "long");
     fill(&long, records_wanted());
-    let short = store();
+    let short = store(dir.path(), "short");
     fill(&short, 10_000);
     let stores: [(&str, &dyn AuditStore); 2] = [("long", &long), ("10k", &short)];
     for (name, s) in stores {

@@ -1,11 +1,12 @@
 //! Effective access of a user: which permission groups they are in, and by which path.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use super::state::{RecordRef, State};
+use super::table::Kind;
 use crate::event::{EntityId, EntityRef, Scope};
 
 /// Which permission groups an access question is about.
@@ -171,22 +172,31 @@ impl State {
     ///
     /// Deleted groups give nothing, nor do permission groups whose scope was deleted; a
     /// deleted user holds nothing. Loops of nested groups are walked once and reported in
-    /// [`Access::cycles`]. Costs time in the size of the user's group graph, not the trail.
+    /// [`Access::cycles`]. Costs time in the size of the user's group graph, not the trail
+    /// (nor the size of the groups: it walks the state's links without copying entities).
     pub fn access(&self, user: &EntityId, filter: &AccessFilter) -> Access {
-        let u = self.user(user);
+        let t = self.tables();
+        let u = t.table(Kind::User).find(user);
+        let slot = u.and_then(|u| t.table(Kind::User).slot(u));
         let mut access = Access {
-            user: u.map_or_else(|| EntityRef::id_only(user.clone()), |u| u.to_ref()),
+            user: u
+                .and_then(|u| t.entity_ref(Kind::User, u))
+                .unwrap_or_else(|| EntityRef::id_only(user.clone())),
             seq: self.seq(),
-            user_deleted: u.and_then(|u| u.deleted.as_ref()).map(|d| d.by.clone()),
+            user_deleted: slot
+                .and_then(|u| u.deleted.as_ref())
+                .map(|d| t.record_ref(d.by)),
             grants: Vec::new(),
             cycles: Vec::new(),
         };
-        let Some(u) = u.filter(|u| !u.is_deleted()) else {
+        let Some(u) = slot.filter(|u| u.deleted.is_none()) else {
             return access;
         };
+        let groups = t.table(Kind::Group);
+        let live = |g: usize| groups.slot(g).is_some_and(|g| g.deleted.is_none());
         let mut grants: BTreeMap<EntityId, Grant> = BTreeMap::new();
-        let mut add = |pg: &EntityId, path: AccessPath| {
-            let Some(p) = self.permission_group(pg) else {
+        let mut add = |pg: usize, path: AccessPath| {
+            let Some(p) = t.table(Kind::PermissionGroup).slot(pg) else {
                 return;
             };
             let Some(scope) = p.scope.as_ref() else {
@@ -196,97 +206,108 @@ impl State {
                 return;
             }
             grants
-                .entry(pg.clone())
+                .entry(p.id.clone())
                 .or_insert_with(|| Grant {
-                    permission_group: p.to_ref(),
+                    permission_group: EntityRef {
+                        id: p.id.clone(),
+                        display: p.display.clone(),
+                    },
                     scope: scope.clone(),
                     paths: Vec::new(),
                 })
                 .paths
                 .push(path);
         };
-        for (pg, link) in &u.links.permission_groups {
+        for (pg, link) in t.by_id(&u.links.permission_groups, Kind::PermissionGroup) {
             add(
                 pg,
                 AccessPath {
                     via: Vec::new(),
-                    links: vec![link.clone()],
+                    links: vec![t.record_ref(link)],
                 },
             );
         }
         // Breadth first, so each group is reached by its shortest chain and visited once,
-        // however the groups loop.
-        let mut seen: BTreeSet<&EntityId> = BTreeSet::new();
-        let mut queue: VecDeque<(&EntityId, AccessPath)> = VecDeque::new();
-        for (g, link) in &u.links.member_of {
-            if self.group(g).is_some_and(|g| !g.is_deleted()) && seen.insert(g) {
+        // however the groups loop; links in id order, so ties go to the lower id.
+        let roots = t.by_id(&u.links.member_of, Kind::Group);
+        let mut seen: HashSet<usize> = HashSet::new();
+        let mut queue: VecDeque<(usize, AccessPath)> = VecDeque::new();
+        for (g, link) in &roots {
+            if live(*g) && seen.insert(*g) {
                 queue.push_back((
-                    g,
+                    *g,
                     AccessPath {
                         via: Vec::new(),
-                        links: vec![link.clone()],
+                        links: vec![t.record_ref(*link)],
                     },
                 ));
             }
         }
-        while let Some((gid, mut path)) = queue.pop_front() {
-            let Some(g) = self.group(gid) else { continue };
-            path.via.push(g.to_ref());
-            for (pg, link) in &g.links.permission_groups {
+        while let Some((gi, mut path)) = queue.pop_front() {
+            let (Some(g), Some(r)) = (groups.slot(gi), t.entity_ref(Kind::Group, gi)) else {
+                continue;
+            };
+            path.via.push(r);
+            for (pg, link) in t.by_id(&g.links.permission_groups, Kind::PermissionGroup) {
                 let mut p = path.clone();
-                p.links.push(link.clone());
+                p.links.push(t.record_ref(link));
                 add(pg, p);
             }
-            for (parent, link) in &g.links.member_of {
-                if self.group(parent).is_some_and(|p| !p.is_deleted()) && seen.insert(parent) {
+            for (parent, link) in t.by_id(&g.links.member_of, Kind::Group) {
+                if live(parent) && seen.insert(parent) {
                     let mut p = path.clone();
-                    p.links.push(link.clone());
+                    p.links.push(t.record_ref(link));
                     queue.push_back((parent, p));
                 }
             }
         }
         access.grants = grants.into_values().collect();
-        access.cycles = self.cycles_from(u.links.member_of.keys());
+        access.cycles = self.cycles_from(roots.iter().map(|(g, _)| *g));
         access
     }
 
     /// Every loop of nested (live) groups in the state.
     pub fn group_cycles(&self) -> Vec<Cycle> {
-        self.cycles_from(self.groups().map(|g| &g.key.id))
+        let order = self.tables().table(Kind::Group).ordered().to_vec();
+        self.cycles_from(order.into_iter())
     }
 
-    /// Loops among the live groups reachable from `roots` through `member_of`, found as the
-    /// back edges of one depth-first walk (iterative, so deep nesting cannot overflow).
-    fn cycles_from<'a>(&'a self, roots: impl Iterator<Item = &'a EntityId>) -> Vec<Cycle> {
+    /// Loops among the live groups reachable from `roots` (group slots, in id order)
+    /// through `member_of`, found as the back edges of one depth-first walk (iterative, so
+    /// deep nesting cannot overflow).
+    fn cycles_from(&self, roots: impl Iterator<Item = usize>) -> Vec<Cycle> {
         #[derive(Clone, Copy, PartialEq)]
         enum Mark {
             OnStack,
             Done,
         }
-        let live = |id: &EntityId| self.group(id).filter(|g| !g.is_deleted());
-        let mut marks: BTreeMap<&EntityId, Mark> = BTreeMap::new();
+        let t = self.tables();
+        let groups = t.table(Kind::Group);
+        let live = |g: usize| groups.slot(g).filter(|s| s.deleted.is_none());
+        // Parents in id order, as the walk takes them.
+        let parents = |g: &super::table::Slot| {
+            t.by_id(&g.links.member_of, Kind::Group)
+                .into_iter()
+                .map(|(p, _)| p)
+        };
+        let mut marks: HashMap<usize, Mark> = HashMap::new();
         let mut cycles = Vec::new();
         for root in roots {
-            if marks.contains_key(root) || live(root).is_none() {
+            if marks.contains_key(&root) {
                 continue;
             }
+            let Some(g) = live(root) else { continue };
             // (group, its parents still to look at)
-            let mut stack: Vec<(
-                &EntityId,
-                std::collections::btree_map::Keys<'_, EntityId, RecordRef>,
-            )> = Vec::new();
-            if let Some(g) = live(root) {
-                marks.insert(root, Mark::OnStack);
-                stack.push((root, g.links.member_of.keys()));
-            }
-            while let Some((_, parents)) = stack.last_mut() {
-                match parents.next() {
-                    Some(p) => match marks.get(p) {
+            let mut stack = vec![(root, parents(g))];
+            marks.insert(root, Mark::OnStack);
+            while let Some((_, next)) = stack.last_mut() {
+                match next.next() {
+                    Some(p) => match marks.get(&p) {
                         Some(Mark::OnStack) => {
                             let start = stack.iter().position(|(g, _)| *g == p).unwrap_or(0);
                             let mut groups: Vec<EntityRef> = stack[start..]
                                 .iter()
-                                .filter_map(|(g, _)| self.group(g).map(|g| g.to_ref()))
+                                .filter_map(|(g, _)| t.entity_ref(Kind::Group, *g))
                                 .collect();
                             if let Some(first) = groups.first().cloned() {
                                 groups.push(first);
@@ -297,7 +318,7 @@ impl State {
                         None => {
                             if let Some(pg) = live(p) {
                                 marks.insert(p, Mark::OnStack);
-                                stack.push((p, pg.links.member_of.keys()));
+                                stack.push((p, parents(pg)));
                             }
                         }
                     },

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::access::{Access, AccessFilter, Grant};
 use super::state::State;
+use super::table::Kind;
 use super::{History, Point};
 use crate::error::Result;
 use crate::event::{EntityId, EntityKey, Scope};
@@ -113,23 +114,29 @@ fn changed(access: &Access, other: &BTreeSet<EntityId>) -> Vec<Grant> {
 fn relevant(state: &State, user: &EntityId) -> BTreeSet<EntityKey> {
     let mut out = BTreeSet::new();
     out.insert(EntityKey::user(user.clone()));
-    let Some(u) = state.user(user) else {
+    let t = state.tables();
+    let Some(u) = t.table(Kind::User).get(user) else {
         return out;
     };
-    let mut pgs: BTreeSet<&EntityId> = u.links.permission_groups.keys().collect();
-    let mut stack: Vec<&EntityId> = u.links.member_of.keys().collect();
+    let (groups, pg_table) = (t.table(Kind::Group), t.table(Kind::PermissionGroup));
+    let mut pgs: BTreeSet<usize> = u.links.permission_groups.keys().copied().collect();
+    let mut stack: Vec<usize> = u.links.member_of.keys().copied().collect();
+    let mut seen: BTreeSet<usize> = BTreeSet::new();
     while let Some(g) = stack.pop() {
-        if !out.insert(EntityKey::group(g.clone())) {
+        let Some(slot) = groups.slot(g) else { continue };
+        if !seen.insert(g) {
             continue;
         }
-        if let Some(g) = state.group(g).filter(|g| !g.is_deleted()) {
-            pgs.extend(g.links.permission_groups.keys());
-            stack.extend(g.links.member_of.keys());
+        out.insert(EntityKey::group(slot.id.clone()));
+        if slot.deleted.is_none() {
+            pgs.extend(slot.links.permission_groups.keys());
+            stack.extend(slot.links.member_of.keys());
         }
     }
     for pg in pgs {
-        out.insert(EntityKey::permission_group(pg.clone()));
-        let Some(scope) = state.permission_group(pg).and_then(|p| p.scope.as_ref()) else {
+        let Some(p) = pg_table.slot(pg) else { continue };
+        out.insert(EntityKey::permission_group(p.id.clone()));
+        let Some(scope) = p.scope.as_ref() else {
             continue;
         };
         match scope {

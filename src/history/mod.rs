@@ -57,6 +57,7 @@ mod access;
 mod blame;
 mod diff;
 mod state;
+mod table;
 mod timeline;
 
 use std::collections::BTreeMap;
@@ -333,8 +334,13 @@ impl<'a> History<'a> {
         Ok(f(h))
     }
 
-    /// A copy of the state at seq `seq`.
+    /// The state at seq `seq`: a copy when warm, the folded state itself when cold.
     fn state_seq(&self, seq: u64) -> Result<State> {
+        if self.cache.is_none() {
+            let mut s = self.fresh()?;
+            self.advance(&mut s, seq, None, |_, _| {})?;
+            return Ok(s);
+        }
         self.with_seq(seq, State::clone)
     }
 
