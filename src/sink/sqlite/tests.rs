@@ -183,3 +183,57 @@ fn a_failing_migration_leaves_the_old_version() {
     drop(conn);
     SqliteSink::open(&path).expect("still a version 1 store");
 }
+
+/// Failing jobs grouped with good ones (a group first runs without savepoints, then again
+/// with them when a job fails) fail alone: every good append lands once, gapless.
+#[test]
+fn failing_jobs_in_a_group_fail_alone() {
+    const THREADS: u64 = 8;
+    const PER_THREAD: u64 = 30;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteOptions::new()
+        .durability(Durability::PowerLoss)
+        .open(dir.path().join("g.db"))
+        .unwrap();
+    let log = crate::AuditLog::builder(store.clone()).build();
+    let entry = |i: u64| {
+        crate::Entry::new(
+            crate::Actor::service("svc"),
+            crate::Event::user_deleted(crate::EntityRef::id_only(i)),
+        )
+    };
+    log.record_entry(entry(0)).unwrap();
+    let tenant = TenantId::default();
+    let first = store
+        .query(&crate::Query::for_tenant(tenant.clone()))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let (log, store, first) = (log.clone(), store.clone(), first.clone());
+            s.spawn(move || {
+                for i in 0..PER_THREAD {
+                    if t % 2 == 0 {
+                        log.record_entry(entry(t * 1000 + i + 1)).unwrap();
+                    } else {
+                        // Seq 1 again: never a continuation, so this job always fails.
+                        let err = store.append_sealed(vec![first.clone()]).unwrap_err();
+                        assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+                    }
+                }
+            });
+        }
+    });
+    let n = 1 + THREADS / 2 * PER_THREAD;
+    let seqs: Vec<u64> = store
+        .query(&crate::Query::for_tenant(tenant.clone()))
+        .unwrap()
+        .map(|r| r.unwrap().seq)
+        .collect();
+    assert_eq!(seqs, (1..=n).collect::<Vec<_>>());
+    let report = crate::chain::verify(&store, &tenant).unwrap();
+    assert!(report.is_intact(), "{report}");
+    assert_eq!(report.count, n);
+}

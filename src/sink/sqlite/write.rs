@@ -4,20 +4,21 @@
 //!
 //! Every caller puts its batch on a queue. If nobody is committing, it becomes the leader: it
 //! takes everything waiting on the queue, appends each batch inside its own `SAVEPOINT` of
-//! one `BEGIN IMMEDIATE` transaction, commits once (one fsync), answers every caller, and
-//! wakes the waiters. While it commits, new callers pile up on the queue; when it is done,
-//! one of them leads the next group with all of them. So the number of commits per second
-//! stays what the disk allows while the records per commit grow with the load. Callers
-//! wait on a condition variable, not on the connection's lock, so an answered caller
-//! returns at once instead of queueing behind the next commit.
+//! one `BEGIN IMMEDIATE` transaction, commits once (one fsync) and answers every caller.
+//! While it commits, new callers pile up on the queue; when it is done, it hands the lead to
+//! the first of them, who commits the next group with all of them. So the number of commits
+//! per second stays what the disk allows while the records per commit grow with the load.
+//! Each caller waits on its own channel, not on the connection's lock, so an answered caller
+//! returns at once instead of queueing behind the next commit, and a leader's turn wakes only
+//! the callers it answered and the next leader, not every waiter.
 //!
 //! Compared with a dedicated writer thread fed by a channel, the uncontended call costs no
 //! thread hand-off, there is no thread to start, stop or lose to a panic, and a host's own
 //! transaction ([`append_in`](super::SqliteSink::append_in)) uses the very same code.
 
 use std::collections::HashMap;
-use std::sync::mpsc::{self, TryRecvError};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::mpsc;
+use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -56,24 +57,29 @@ impl Work {
     }
 }
 
+/// What a waiting caller hears: its answer, or that it leads the next group.
+enum Reply {
+    Done(Result<Vec<Receipt>>),
+    Lead,
+}
+
 struct Job {
     work: Work,
-    reply: mpsc::SyncSender<Result<Vec<Receipt>>>,
+    reply: mpsc::SyncSender<Reply>,
 }
 
 /// The write connection and the queue of callers waiting for it.
 pub(super) struct Writer {
     conn: Mutex<Connection>,
     state: Mutex<Queue>,
-    /// Signalled when a leader's turn ends.
-    done: Condvar,
     algorithm: ChainAlgorithm,
 }
 
 #[derive(Default)]
 struct Queue {
     queue: Vec<Job>,
-    /// Whether a caller is committing a group right now.
+    /// Whether a caller is committing a group right now, or has been handed the lead. While
+    /// it is false the queue is empty.
     leading: bool,
 }
 
@@ -82,7 +88,6 @@ impl Writer {
         Writer {
             conn: Mutex::new(conn),
             state: Mutex::new(Queue::default()),
-            done: Condvar::new(),
             algorithm,
         }
     }
@@ -106,41 +111,51 @@ impl Writer {
         let (reply, answer) = mpsc::sync_channel(1);
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.queue.push(Job { work, reply });
-        loop {
-            match answer.try_recv() {
-                Ok(result) => return result,
-                Err(TryRecvError::Disconnected) => return Err(lost()),
-                Err(TryRecvError::Empty) => {}
-            }
-            if state.leading {
-                // Someone is committing; it wakes everyone when done, answered or not.
-                state = self.done.wait(state).unwrap_or_else(|e| e.into_inner());
-                continue;
-            }
-            state.leading = true;
-            let jobs = take_group(&mut state.queue);
+        if state.leading {
             drop(state);
-            // A panic below must not leave `leading` set, or every later caller would wait
-            // forever: the guard clears it on the way out, however that is.
-            let lead = Lead(self);
-            let conn = self.lock();
-            run_group(&conn, self.algorithm, jobs);
-            drop(conn);
-            drop(lead);
+            // Someone is committing; it answers this job or hands the lead to it.
+            match answer.recv() {
+                Ok(Reply::Done(result)) => return result,
+                Ok(Reply::Lead) => {}
+                Err(_) => return Err(lost()),
+            }
             state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        } else {
+            state.leading = true;
+        }
+        // This job is first on the queue (it was empty, or the lead was handed to it), so it
+        // is in the group.
+        let jobs = take_group(&mut state.queue);
+        drop(state);
+        // A panic below must not leave the lead with nobody, or every later caller would wait
+        // forever: the guard passes it on or clears it on the way out, however that is.
+        let lead = Lead(self);
+        let conn = self.lock();
+        run_group(&conn, self.algorithm, jobs);
+        drop(conn);
+        drop(lead);
+        match answer.recv() {
+            Ok(Reply::Done(result)) => result,
+            Ok(Reply::Lead) | Err(_) => Err(lost()),
         }
     }
 }
 
-/// Ends a leader's turn: clears the flag and wakes the waiters (whose answers are sent).
+/// Ends a leader's turn: hands the lead to the first waiting caller, or clears the flag when
+/// nobody waits.
 struct Lead<'a>(&'a Writer);
 
 impl Drop for Lead<'_> {
     fn drop(&mut self) {
         let mut state = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(next) = state.queue.first() {
+            if next.reply.send(Reply::Lead).is_ok() {
+                return;
+            }
+            // Its caller is gone (it cannot be waiting on anything else); nobody needs it.
+            state.queue.remove(0);
+        }
         state.leading = false;
-        drop(state);
-        self.0.done.notify_all();
     }
 }
 
@@ -161,16 +176,24 @@ fn lost() -> Error {
     Error::store("sqlite", "the group commit leader failed before answering")
 }
 
-/// Runs one group: one transaction, one savepoint per job, one commit, every job answered.
+/// Runs one group: one transaction, one commit, every job answered.
+///
+/// A group first runs its jobs back to back, without savepoints: a savepoint per job costs
+/// two statements and a copy of every page the job touches, which is most of a small job's
+/// share of the group. Jobs rarely fail, but when one does, the whole attempt is rolled back
+/// and the group runs again with one savepoint per job, so that one job's failure undoes only
+/// its own rows.
 fn run_group(conn: &Connection, algorithm: ChainAlgorithm, mut jobs: Vec<Job>) {
-    // Each pass either commits or removes (and answers) at least one job, so this ends.
+    let mut careful = false;
+    // Each pass either commits, removes (and answers) at least one job, or turns careful
+    // (which happens once), so this ends.
     'pass: loop {
         if jobs.is_empty() {
             return;
         }
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             for job in jobs {
-                let _ = job.reply.send(Err(map_shared(&e)));
+                let _ = job.reply.send(Reply::Done(Err(map_shared(&e))));
             }
             return;
         }
@@ -178,13 +201,20 @@ fn run_group(conn: &Connection, algorithm: ChainAlgorithm, mut jobs: Vec<Job>) {
         let mut tips = Tips::default();
         let mut results: Vec<Result<Vec<Receipt>>> = Vec::with_capacity(jobs.len());
         for i in 0..jobs.len() {
-            let outcome = if single {
+            let outcome = if single || !careful {
                 apply(conn, algorithm, &mut tips, &jobs[i].work)
             } else {
                 savepoint(conn, algorithm, &mut tips, &jobs[i].work)
             };
             match outcome {
                 Ok(receipts) => results.push(Ok(receipts)),
+                Err(_) if !single && !careful && !conn.is_autocommit() => {
+                    // The failed job may have left rows behind: undo the attempt and run the
+                    // group again, each job in its own savepoint.
+                    let _ = conn.execute_batch("ROLLBACK");
+                    careful = true;
+                    continue 'pass;
+                }
                 Err(e) if conn.is_autocommit() || single => {
                     // SQLite rolled the whole transaction back (a full disk can), or there is
                     // nothing else in it: this job fails, the others run again without it.
@@ -192,7 +222,7 @@ fn run_group(conn: &Connection, algorithm: ChainAlgorithm, mut jobs: Vec<Job>) {
                         let _ = conn.execute_batch("ROLLBACK");
                     }
                     let job = jobs.remove(i);
-                    let _ = job.reply.send(Err(e));
+                    let _ = job.reply.send(Reply::Done(Err(e)));
                     continue 'pass;
                 }
                 Err(e) => results.push(Err(e)),
@@ -201,7 +231,7 @@ fn run_group(conn: &Connection, algorithm: ChainAlgorithm, mut jobs: Vec<Job>) {
         match conn.execute_batch("COMMIT") {
             Ok(()) => {
                 for (job, result) in jobs.into_iter().zip(results) {
-                    let _ = job.reply.send(result);
+                    let _ = job.reply.send(Reply::Done(result));
                 }
             }
             Err(e) => {
@@ -209,7 +239,7 @@ fn run_group(conn: &Connection, algorithm: ChainAlgorithm, mut jobs: Vec<Job>) {
                     let _ = conn.execute_batch("ROLLBACK");
                 }
                 for (job, result) in jobs.into_iter().zip(results) {
-                    let _ = job.reply.send(result.and(Err(map_shared(&e))));
+                    let _ = job.reply.send(Reply::Done(result.and(Err(map_shared(&e)))));
                 }
             }
         }
