@@ -477,6 +477,62 @@ fn online_backup_while_writing_and_an_old_backup_is_caught_by_a_later_checkpoint
     assert_eq!(seqs(&copy, &Query::new()), vec![1]);
 }
 
+/// Names in `dir` other than `keep`: what a backup left lying around.
+fn leftovers(dir: &Path, keep: &[&str]) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !keep.iter().any(|k| n.starts_with(k)))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_backup_appears_only_when_complete_and_never_replaces_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _log, _) = filled(&dir.path().join("audit.db"), 20);
+    let out = tempfile::tempdir().unwrap();
+
+    // Complete: the copy is at its name and nothing else was left in the directory.
+    store.backup_to(out.path().join("b1.db")).unwrap();
+    assert_eq!(leftovers(out.path(), &[]), vec!["b1.db".to_owned()]);
+    let copy = SqliteSink::open(out.path().join("b1.db")).unwrap();
+    assert_eq!(seqs(&copy, &Query::new()), (1..=20).collect::<Vec<_>>());
+    drop(copy);
+
+    // An empty file made for the purpose is replaced by the copy.
+    std::fs::write(out.path().join("b2.db"), b"").unwrap();
+    store.backup_to(out.path().join("b2.db")).unwrap();
+    assert_eq!(
+        seqs(
+            &SqliteSink::open(out.path().join("b2.db")).unwrap(),
+            &Query::new()
+        )
+        .len(),
+        20
+    );
+
+    // Anything else is never overwritten, and the refused backup leaves nothing behind.
+    std::fs::write(out.path().join("notes.txt"), b"keep me").unwrap();
+    let err = store.backup_to(out.path().join("notes.txt")).unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+    assert_eq!(
+        std::fs::read(out.path().join("notes.txt")).unwrap(),
+        b"keep me"
+    );
+
+    // A destination that cannot be written is a typed error, with no partial file.
+    let err = store
+        .backup_to(out.path().join("notes.txt").join("b3.db"))
+        .unwrap_err();
+    assert!(matches!(err, Error::Io(_)), "{err:?}");
+    assert_eq!(
+        leftovers(out.path(), &["b1.db", "b2.db"]),
+        vec!["notes.txt".to_owned()]
+    );
+}
+
 #[test]
 fn purge_removes_a_prefix_records_itself_and_the_rest_verifies() {
     let dir = tempfile::tempdir().unwrap();

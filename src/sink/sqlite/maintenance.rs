@@ -60,6 +60,12 @@ impl SqliteSink {
     /// appends go on: the copy is the store as of one instant (one read snapshot), complete
     /// and verifiable on its own.
     ///
+    /// The copy is written to a temporary file in `dest`'s directory and appears at `dest`
+    /// only once it is complete and on the disk, so a backup that fails (a full disk, a
+    /// crash) leaves no partial file at `dest` for anyone to restore from by mistake. (A
+    /// crash of the process mid-copy can leave a `.audit-backup-*.partial` file in that
+    /// directory; a failure the process sees removes it.)
+    ///
     /// Restoring a backup rolls the trail back to that instant; keep
     /// [`Checkpoint`](crate::Checkpoint)s outside the store so that
     /// [`verify_against`](crate::chain::verify_against) catches a restore from an older
@@ -67,33 +73,62 @@ impl SqliteSink {
     ///
     /// # Errors
     /// [`Error::InvalidInput`] when `dest` exists and is not empty (a backup never
-    /// overwrites); [`Error::StorageFull`], [`Error::ReadOnly`] and other store failures at
-    /// the destination.
+    /// overwrites); [`Error::StorageFull`], [`Error::ReadOnly`], [`Error::Io`] and other
+    /// failures at the destination.
     pub fn backup_to(&self, dest: impl AsRef<Path>) -> Result<()> {
         let dest = dest.as_ref();
-        if std::fs::metadata(dest).is_ok_and(|m| m.len() > 0) {
-            return Err(Error::invalid(
+        let exists = || -> Error {
+            Error::invalid(
                 "dest",
                 format!("{} exists and is not empty", dest.display()),
-            ));
+            )
+        };
+        let replace_empty = match std::fs::metadata(dest) {
+            Ok(m) if m.len() > 0 => return Err(exists()),
+            Ok(_) => true,
+            Err(_) => false,
+        };
+        let dir = match dest.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let partial = tempfile::Builder::new()
+            .prefix(".audit-backup-")
+            .suffix(".partial")
+            .tempfile_in(dir)?;
+        {
+            let mut out = Connection::open(partial.path()).sql()?;
+            self.with_reader(|conn| {
+                let backup = Backup::new(conn, &mut out).sql()?;
+                // One step copies every page under one read transaction: a consistent
+                // snapshot. In WAL mode that does not block writers, so there is no reason to
+                // copy in slices (which restart whenever a writer commits).
+                match backup.step(-1).sql()? {
+                    StepResult::Done => Ok(()),
+                    StepResult::Busy | StepResult::Locked => Err(Error::Busy {
+                        source: "the backup could not lock the store".into(),
+                    }),
+                    _ => Err(Error::store(
+                        "sqlite",
+                        "backup did not complete in one step",
+                    )),
+                }
+            })?;
+            out.close().map_err(|(_, e)| super::error::map(e))?;
         }
-        let mut out = Connection::open(dest).sql()?;
-        self.with_reader(|conn| {
-            let backup = Backup::new(conn, &mut out).sql()?;
-            // One step copies every page under one read transaction: a consistent snapshot.
-            // In WAL mode that does not block writers, so there is no reason to copy in
-            // slices (which restart whenever a writer commits).
-            match backup.step(-1).sql()? {
-                StepResult::Done => Ok(()),
-                StepResult::Busy | StepResult::Locked => Err(Error::Busy {
-                    source: "the backup could not lock the store".into(),
-                }),
-                _ => Err(Error::store(
-                    "sqlite",
-                    "backup did not complete in one step",
-                )),
-            }
-        })
+        partial.as_file().sync_all()?;
+        // An empty file at `dest` (one made for the purpose) is replaced; anything else that
+        // appeared there meanwhile is not.
+        let persisted = if replace_empty {
+            partial.persist(dest).map(drop)
+        } else {
+            partial.persist_noclobber(dest).map(drop)
+        };
+        persisted.map_err(|e| match e.error.kind() {
+            std::io::ErrorKind::AlreadyExists => exists(),
+            _ => Error::Io(e.error),
+        })?;
+        sync_directory(dir)
     }
 
     /// Removes a tenant's oldest records under a retention policy, in one transaction that
@@ -257,4 +292,13 @@ fn nothing(tenant: &TenantId, anchor: Head) -> PurgeReport {
         anchor,
         receipt: None,
     }
+}
+
+/// Makes a new directory entry (a renamed backup) survive a power loss.
+fn sync_directory(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
