@@ -5,6 +5,10 @@
 //!   prepared statements in one transaction.
 //! - `durable_single_appends`: `AuditLog::record` (one record per call, `Durability::PowerLoss`)
 //!   from 16 threads sharing commits vs from one thread committing each record.
+//! - `durable_commit_by_group_size`: one durable commit of 1, 4 or 16 records, the cost
+//!   curve that bounds what group commit can win on the machine's disk;
+//!   `raw_durable_commit_by_group_size`: the same for raw rusqlite, with and without the index
+//!   entries that land at random places.
 //! - `entity_timeline`: one entity's 100 records out of a 1M-record store vs a 10k one.
 //!
 //! Run with `cargo bench --bench sqlite`; figures in docs/benchmarks.md.
@@ -56,13 +60,15 @@ struct RawRow {
     mentions: Vec<(String, String, &'static str)>,
 }
 
-fn raw_rows(batch: &[PreparedRecord]) -> Vec<RawRow> {
+/// The rows for `batch`, numbered from `first_seq` (chained from a zero hash: the raw
+/// baseline only needs the values, not a valid chain).
+fn raw_rows(batch: &[PreparedRecord], first_seq: u64) -> Vec<RawRow> {
     let mut prev = Digest::ZERO;
     batch
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let seq = i as u64 + 1;
+            let seq = first_seq + i as u64;
             let hash = p.hash_at(ChainAlgorithm::Sha256, seq, &prev);
             let row = RawRow {
                 p: p.clone(),
@@ -89,7 +95,8 @@ fn raw_rows(batch: &[PreparedRecord]) -> Vec<RawRow> {
         .collect()
 }
 
-fn raw_insert(conn: &mut Connection, rows: &[RawRow]) {
+/// One transaction inserting `rows`, with their mention rows unless `mentions` is false.
+fn raw_insert(conn: &mut Connection, rows: &[RawRow], mentions: bool) {
     let tx = conn.transaction().unwrap();
     {
         let mut ins = tx
@@ -131,7 +138,7 @@ fn raw_insert(conn: &mut Connection, rows: &[RawRow]) {
                 r.json,
             ])
             .unwrap();
-            for (kind, id, role) in &r.mentions {
+            for (kind, id, role) in r.mentions.iter().filter(|_| mentions) {
                 men.execute(params![p.tenant().as_str(), kind, id, r.seq, role])
                     .unwrap();
             }
@@ -150,7 +157,7 @@ fn fresh_store_file(dir: &Path, n: &mut u32) -> std::path::PathBuf {
 fn append_100k(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let batch = prepare(BATCH);
-    let rows = raw_rows(&batch);
+    let rows = raw_rows(&batch, 1);
     let mut g = c.benchmark_group("append_100k");
     g.sample_size(10)
         .throughput(Throughput::Elements(BATCH as u64));
@@ -163,7 +170,7 @@ fn append_100k(c: &mut Criterion) {
                 conn.pragma_update(None, "synchronous", "FULL").unwrap();
                 conn
             },
-            |mut conn| raw_insert(&mut conn, &rows),
+            |mut conn| raw_insert(&mut conn, &rows, true),
             BatchSize::PerIteration,
         )
     });
@@ -221,6 +228,90 @@ fn durable_single_appends(c: &mut Criterion) {
     g.finish();
 }
 
+/// What one durable commit costs as its group grows, in a store already holding 20k records
+/// (so index pages are spread as in a store in use): the most group commit can win is
+/// `size x cost(1) / cost(size)`, whatever the write path does (see docs/benchmarks.md).
+fn durable_commit_by_group_size(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteOptions::new()
+        .durability(Durability::PowerLoss)
+        .open(dir.path().join("groups.db"))
+        .unwrap();
+    let log = preparer();
+    for chunk in 0..20 {
+        let batch = (0..1_000)
+            .map(|k| log.prepare(entry(chunk * 1_000 + k, None)).unwrap())
+            .collect();
+        store.append(batch).unwrap();
+    }
+    let mut g = c.benchmark_group("durable_commit_by_group_size");
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    let mut i = 1_000_000;
+    for size in [1u64, 4, 16] {
+        g.throughput(Throughput::Elements(size));
+        g.bench_function(format!("{size}_records"), |b| {
+            b.iter_batched(
+                || {
+                    (0..size)
+                        .map(|_| {
+                            i += 1;
+                            log.prepare(entry(i, None)).unwrap()
+                        })
+                        .collect::<Vec<_>>()
+                },
+                |batch| store.append(batch).unwrap(),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+/// The same curve for raw rusqlite (`synchronous = FULL`), once with the store's full schema
+/// and once without the index entries that land at random places (the actor index and the
+/// mention rows): shows that the growth of a commit with its records comes from those.
+fn raw_durable_commit_by_group_size(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = preparer();
+    let mut g = c.benchmark_group("raw_durable_commit_by_group_size");
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    let mut n = 0;
+    for (schema, scattered) in [("full_schema", true), ("appended_indexes_only", false)] {
+        let mut conn = Connection::open(fresh_store_file(dir.path(), &mut n)).unwrap();
+        conn.pragma_update(None, "synchronous", "FULL").unwrap();
+        if !scattered {
+            conn.execute_batch("DROP INDEX audit_records_actor")
+                .unwrap();
+        }
+        let mut next = 1;
+        let mut rows = |count: u64| {
+            let batch: Vec<_> = (next..next + count)
+                .map(|i| log.prepare(entry(i, None)).unwrap())
+                .collect();
+            let rows = raw_rows(&batch, next);
+            next += count;
+            rows
+        };
+        for _ in 0..20 {
+            raw_insert(&mut conn, &rows(1_000), scattered);
+        }
+        for size in [1u64, 16] {
+            g.throughput(Throughput::Elements(size));
+            g.bench_function(format!("{schema}/{size}_records"), |b| {
+                b.iter_custom(|iters| {
+                    let all = rows(iters * size);
+                    let start = Instant::now();
+                    for commit in all.chunks(size as usize) {
+                        raw_insert(&mut conn, commit, scattered);
+                    }
+                    start.elapsed()
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
 /// A store of `n` records in which entity `target` is named by exactly 100 of them.
 fn timeline_store(dir: &Path, n: u64) -> SqliteSink {
     let store = SqliteOptions::new()
@@ -268,6 +359,8 @@ criterion_group!(
     benches,
     append_100k,
     durable_single_appends,
+    durable_commit_by_group_size,
+    raw_durable_commit_by_group_size,
     entity_timeline
 );
 criterion_main!(benches);
