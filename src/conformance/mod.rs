@@ -585,6 +585,13 @@ pub fn every_query_filter(store: &dyn AuditStore) {
         "group as target or related",
     );
     assert!(ops.contains(&4) && ops.contains(&6) && ops.contains(&19));
+    assert_eq!(
+        check(
+            Query::new().entity(EntityKey::new(EntityKind::Other("group".into()), "g-ops")),
+            "a built-in kind spelt as a custom one",
+        ),
+        ops
+    );
     let admins = check(
         Query::new().entity(EntityKey::group("g-admins")),
         "parent group",

@@ -126,7 +126,11 @@ impl EntityRef {
 ///
 /// Wire names are stable: `user`, `group`, `application`, `workspace`, `permission_group`;
 /// custom events may name kinds of their own, kept as [`EntityKind::Other`].
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+///
+/// Kinds compare, order and hash by wire name, so `EntityKind::Other("user".into())` *is*
+/// [`EntityKind::User`]: it reads back from a store as `User`, finds the same records in every
+/// store's queries, and keys the same entity in a history.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum EntityKind {
     /// A user account.
@@ -166,6 +170,54 @@ impl EntityKind {
             "permission_group" => EntityKind::PermissionGroup,
             other => EntityKind::Other(other.to_owned()),
         }
+    }
+}
+
+impl EntityKind {
+    /// What equality, order and hashing look at: a built-in kind's place in the enum (so
+    /// built-in kinds keep their order), then the name of any other kind.
+    fn identity(&self) -> (u8, &str) {
+        match self {
+            EntityKind::User => (0, ""),
+            EntityKind::Group => (1, ""),
+            EntityKind::Application => (2, ""),
+            EntityKind::Workspace => (3, ""),
+            EntityKind::PermissionGroup => (4, ""),
+            EntityKind::Other(s) => match s.as_str() {
+                "user" => (0, ""),
+                "group" => (1, ""),
+                "application" => (2, ""),
+                "workspace" => (3, ""),
+                "permission_group" => (4, ""),
+                other => (5, other),
+            },
+        }
+    }
+}
+
+impl PartialEq for EntityKind {
+    fn eq(&self, other: &Self) -> bool {
+        self.identity() == other.identity()
+    }
+}
+
+impl Eq for EntityKind {}
+
+impl PartialOrd for EntityKind {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for EntityKind {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.identity().cmp(&other.identity())
+    }
+}
+
+impl std::hash::Hash for EntityKind {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.identity().hash(state);
     }
 }
 
@@ -311,6 +363,38 @@ mod tests {
             let json = serde_json::to_string(&k).unwrap();
             assert_eq!(serde_json::from_str::<EntityKind>(&json).unwrap(), k);
         }
+    }
+
+    #[test]
+    fn a_built_in_kind_spelt_as_a_custom_one_is_that_kind() {
+        use std::collections::HashSet;
+        let spelt = EntityKind::Other("user".into());
+        assert_eq!(spelt, EntityKind::User);
+        assert_eq!(spelt.cmp(&EntityKind::User), std::cmp::Ordering::Equal);
+        assert!(HashSet::from([EntityKind::User]).contains(&spelt));
+        // What is stored reads back equal to what was written.
+        let json = serde_json::to_string(&spelt).unwrap();
+        assert_eq!(serde_json::from_str::<EntityKind>(&json).unwrap(), spelt);
+        // Built-in kinds keep their order and sort before custom ones; custom ones by name.
+        let mut kinds = vec![
+            EntityKind::Other("b".into()),
+            EntityKind::Other("permission_group".into()),
+            EntityKind::Other("a".into()),
+            EntityKind::User,
+            EntityKind::Workspace,
+        ];
+        kinds.sort();
+        assert_eq!(
+            kinds,
+            vec![
+                EntityKind::User,
+                EntityKind::Workspace,
+                EntityKind::PermissionGroup,
+                EntityKind::Other("a".into()),
+                EntityKind::Other("b".into()),
+            ]
+        );
+        assert_ne!(EntityKind::Other("users".into()), EntityKind::User);
     }
 
     #[test]
