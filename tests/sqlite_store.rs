@@ -348,6 +348,91 @@ fn a_read_only_store_refuses_appends_and_still_reads() {
     assert!(ro.verify(&TenantId::default()).unwrap().is_intact());
 }
 
+/// Makes `path` unwritable for this process for as long as it lives: permission bits, and
+/// when they do not bind (the tests run as root on CI) the immutable attribute.
+#[cfg(unix)]
+struct Unwritable<'a> {
+    path: &'a Path,
+    immutable: bool,
+}
+
+#[cfg(unix)]
+impl<'a> Unwritable<'a> {
+    fn new(path: &'a Path) -> Option<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o444)).ok()?;
+        let mut guard = Unwritable {
+            path,
+            immutable: false,
+        };
+        if std::fs::OpenOptions::new().append(true).open(path).is_ok() {
+            guard.immutable = std::process::Command::new("chattr")
+                .arg("+i")
+                .arg(path)
+                .status()
+                .is_ok_and(|s| s.success());
+            if std::fs::OpenOptions::new().append(true).open(path).is_ok() {
+                return None;
+            }
+        }
+        Some(guard)
+    }
+}
+
+#[cfg(unix)]
+impl Drop for Unwritable<'_> {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        if self.immutable {
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(self.path)
+                .status();
+        }
+        let _ = std::fs::set_permissions(self.path, std::fs::Permissions::from_mode(0o644));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_store_file_the_process_may_not_write_is_read_only_not_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let (store, log, _) = filled(&path, 3);
+    drop((store, log));
+    let Some(guard) = Unwritable::new(&path) else {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "test a_store_file_the_process_may_not_write NOT RUN: cannot make a file unwritable here"
+        );
+        return;
+    };
+    // Asked to write, the store says at once that it cannot, instead of at the first append.
+    let err = SqliteSink::open(&path).unwrap_err();
+    assert!(matches!(err, Error::ReadOnly { .. }), "{err:?}");
+    assert!(format!("{err:?}").contains("read_only(true)"), "{err:?}");
+    // Asked to read, it reads everything and verifies.
+    let ro = SqliteOptions::new().read_only(true).open(&path).unwrap();
+    let err = AuditLog::builder(ro.clone())
+        .build()
+        .record(&Actor::system(), Event::user_deleted(EntityRef::id_only(1)))
+        .unwrap_err();
+    assert!(matches!(err, Error::ReadOnly { .. }), "{err:?}");
+    assert_eq!(seqs(&ro, &Query::new()), vec![1, 2, 3]);
+    assert!(ro.verify(&TenantId::default()).unwrap().is_intact());
+    drop(ro);
+    // Writable again, nothing was lost and the trail goes on.
+    drop(guard);
+    let store = SqliteSink::open(&path).unwrap();
+    let r = AuditLog::builder(store.clone())
+        .build()
+        .record(&Actor::system(), Event::user_deleted(EntityRef::id_only(1)))
+        .unwrap();
+    assert_eq!(r.seq, 4);
+    assert!(store.verify(&TenantId::default()).unwrap().is_intact());
+}
+
 #[test]
 fn a_full_store_fails_typed_and_keeps_what_was_committed() {
     let dir = tempfile::tempdir().unwrap();
