@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use super::paged::{Page, PageSource, Paged};
 use super::{check_continuation, AuditSink, AuditStore, PreparedRecord, RecordStream};
 use crate::chain::{ChainAlgorithm, Digest};
 use crate::error::{Error, Result};
@@ -293,15 +294,13 @@ impl AuditSink for MemorySink {
 
 impl AuditStore for MemorySink {
     fn query<'a>(&'a self, query: &Query) -> Result<RecordStream<'a>> {
-        Ok(Box::new(MemoryStream {
+        let source = MemoryPages {
             sink: self,
             query: query.clone(),
             tenant: query.tenant_or_default(),
             cursor: None,
-            buffer: Vec::new().into_iter(),
-            remaining: query.limit.unwrap_or(usize::MAX),
-            done: false,
-        }))
+        };
+        Ok(Box::new(Paged::new(source, PAGE, query.limit)))
     }
 
     fn head(&self, tenant: &TenantId) -> Result<Option<Head>> {
@@ -343,28 +342,27 @@ impl AuditStore for MemorySink {
 }
 
 /// Reads a trail a page at a time, taking the lock once per page.
-struct MemoryStream<'a> {
+struct MemoryPages<'a> {
     sink: &'a MemorySink,
     query: Query,
     tenant: TenantId,
     /// Index into the trail's vector of the next record to look at (ascending: counts up;
     /// descending: counts down, exclusive).
     cursor: Option<usize>,
-    buffer: std::vec::IntoIter<Record>,
-    remaining: usize,
-    done: bool,
 }
 
-impl MemoryStream<'_> {
-    fn fill(&mut self) {
+impl PageSource for MemoryPages<'_> {
+    fn next_page(&mut self, want: usize) -> Page {
         let trails = self.sink.read();
         let Some(trail) = trails.get(&self.tenant) else {
-            self.done = true;
-            return;
+            return Page {
+                records: Vec::new(),
+                last: true,
+            };
         };
         let records = &trail.records;
         let mut page = Vec::new();
-        match self.query.order {
+        let last = match self.query.order {
             // A trail is kept in seq order, so the seq bounds are found by binary search
             // rather than by scanning: reading the tail of a long trail costs the tail.
             Order::Ascending => {
@@ -377,14 +375,14 @@ impl MemoryStream<'_> {
                     .query
                     .through_seq
                     .map_or(records.len(), |t| records.partition_point(|r| r.seq <= t));
-                while i < end && page.len() < PAGE.min(self.remaining) {
+                while i < end && page.len() < want {
                     if self.query.matches(&records[i]) {
-                        page.push(records[i].clone());
+                        page.push(Ok(records[i].clone()));
                     }
                     i += 1;
                 }
-                self.done = i >= end;
                 self.cursor = Some(i);
+                i >= end
             }
             Order::Descending => {
                 let start = self.cursor.unwrap_or_else(|| {
@@ -399,36 +397,19 @@ impl MemoryStream<'_> {
                     through.min(before)
                 });
                 let mut i = start.min(records.len());
-                while i > 0 && page.len() < PAGE.min(self.remaining) {
+                while i > 0 && page.len() < want {
                     i -= 1;
                     if self.query.matches(&records[i]) {
-                        page.push(records[i].clone());
+                        page.push(Ok(records[i].clone()));
                     }
                 }
-                self.done = i == 0;
                 self.cursor = Some(i);
+                i == 0
             }
-        }
-        self.buffer = page.into_iter();
-    }
-}
-
-impl Iterator for MemoryStream<'_> {
-    type Item = Result<Record>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if self.remaining == 0 {
-                return None;
-            }
-            if let Some(r) = self.buffer.next() {
-                self.remaining -= 1;
-                return Some(Ok(r));
-            }
-            if self.done {
-                return None;
-            }
-            self.fill();
+        };
+        Page {
+            records: page,
+            last,
         }
     }
 }

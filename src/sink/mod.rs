@@ -6,6 +6,7 @@
 #[cfg(feature = "postgres")]
 mod group_commit;
 mod memory;
+mod paged;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]

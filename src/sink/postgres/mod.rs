@@ -62,6 +62,7 @@ use postgres::NoTls;
 use r2d2_postgres::PostgresConnectionManager;
 
 use super::group_commit::{Committer, GroupCommit};
+use super::paged::Paged;
 use super::{AuditSink, AuditStore, PreparedRecord, RecordStream};
 use crate::chain::{ChainAlgorithm, Digest};
 use crate::error::{Error, Result};
@@ -401,7 +402,8 @@ impl AuditSink for PostgresSink {
 
 impl AuditStore for PostgresSink {
     fn query<'a>(&'a self, query: &Query) -> Result<RecordStream<'a>> {
-        Ok(Box::new(read::PgStream::new(self, query)))
+        let pages = read::PgPages::new(self, query);
+        Ok(Box::new(Paged::new(pages, read::PAGE, query.limit)))
     }
 
     fn head(&self, tenant: &TenantId) -> Result<Option<Head>> {

@@ -1,7 +1,5 @@
 //! Reading: every `Query` filter as SQL over an index, keyset pages, rows decoded into records.
 
-use std::collections::VecDeque;
-
 use postgres::types::ToSql;
 
 use super::{pg_error, PostgresSink};
@@ -10,10 +8,11 @@ use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::query::{EventPattern, Order, Query};
 use crate::record::{Actor, ActorKind, Context, Outcome, Record, TenantId};
+use crate::sink::paged::{Page, PageSource};
 
 /// Rows fetched per round trip: large enough to amortize the round trip, small enough that
 /// memory stays flat.
-const PAGE: usize = 500;
+pub(crate) const PAGE: usize = 500;
 
 const SELECT_COLUMNS: &str = "r.seq, r.id, r.occurred_at, r.tenant, r.actor_kind, r.actor_id, \
     r.actor_display, r.event_json, r.outcome, r.ip, r.user_agent, r.request_id, \
@@ -236,82 +235,54 @@ fn decode(row: &postgres::Row) -> (Option<u64>, Result<Record>) {
     (Some(seq), record)
 }
 
-/// Streams a query a page at a time, each page on a pooled connection returned right after.
-pub(crate) struct PgStream<'a> {
+/// Reads a query a page at a time, each page on a pooled connection returned right after.
+pub(crate) struct PgPages<'a> {
     sink: &'a PostgresSink,
     query: Query,
     last_seq: Option<u64>,
-    buffer: VecDeque<Result<Record>>,
-    remaining: usize,
-    done: bool,
 }
 
-impl<'a> PgStream<'a> {
+impl<'a> PgPages<'a> {
     pub(crate) fn new(sink: &'a PostgresSink, query: &Query) -> Self {
-        PgStream {
+        PgPages {
             sink,
             query: query.clone(),
             last_seq: None,
-            buffer: VecDeque::new(),
-            remaining: query.limit.unwrap_or(usize::MAX),
-            done: false,
         }
     }
+}
 
-    fn fill(&mut self) {
-        let page = PAGE.min(self.remaining);
+impl PageSource for PgPages<'_> {
+    fn next_page(&mut self, want: usize) -> Page {
         let Some((sql, params)) =
-            page_sql(self.sink, &self.query, self.last_seq, Some(page), false)
+            page_sql(self.sink, &self.query, self.last_seq, Some(want), false)
         else {
-            self.done = true;
-            return;
+            return Page {
+                records: Vec::new(),
+                last: true,
+            };
         };
         let rows = self
             .sink
             .client()
             .and_then(|mut c| c.query(&sql, &params.refs()).map_err(pg_error));
-        match rows {
-            Err(e) => {
-                // The connection is gone or the statement failed: report once and stop, so
-                // a caller looping on the stream does not spin on the same failure.
-                self.buffer.push_back(Err(e));
-                self.done = true;
+        let rows = match rows {
+            Ok(rows) => rows,
+            // The connection is gone or the statement failed.
+            Err(e) => return Page::failed(e),
+        };
+        let mut last = rows.len() < want;
+        let mut records = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let (seq, record) = decode(row);
+            match seq {
+                Some(s) => self.last_seq = Some(s),
+                // Without a seq the keyset cannot move past this row: stop after it.
+                None => last = true,
             }
-            Ok(rows) => {
-                if rows.len() < page {
-                    self.done = true;
-                }
-                for row in &rows {
-                    let (seq, record) = decode(row);
-                    match seq {
-                        Some(s) => self.last_seq = Some(s),
-                        // Without a seq the keyset cannot move past this row: stop after it.
-                        None => self.done = true,
-                    }
-                    self.buffer.push_back(record);
-                }
-            }
+            records.push(record);
         }
-    }
-}
-
-impl Iterator for PgStream<'_> {
-    type Item = Result<Record>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if self.remaining == 0 {
-                return None;
-            }
-            if let Some(r) = self.buffer.pop_front() {
-                self.remaining -= 1;
-                return Some(r);
-            }
-            if self.done {
-                return None;
-            }
-            self.fill();
-        }
+        Page { records, last }
     }
 }
 

@@ -30,8 +30,9 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use self::error::SqlResult;
-use self::read::{Plan, SqliteStream};
+use self::read::{Plan, SqlitePages};
 use self::write::{Work, Writer};
+use super::paged::Paged;
 use super::{AuditSink, AuditStore, PreparedRecord, RecordStream};
 use crate::chain::ChainAlgorithm;
 use crate::error::{Error, Result};
@@ -496,7 +497,8 @@ impl AuditSink for SqliteSink {
 
 impl AuditStore for SqliteSink {
     fn query<'a>(&'a self, query: &Query) -> Result<RecordStream<'a>> {
-        Ok(Box::new(SqliteStream::new(self, query)?))
+        let pages = SqlitePages::new(self, query)?;
+        Ok(Box::new(Paged::new(pages, read::PAGE, query.limit)))
     }
 
     fn head(&self, tenant: &TenantId) -> Result<Option<Head>> {

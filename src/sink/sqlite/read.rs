@@ -20,10 +20,11 @@ use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::query::{EventPattern, Order, Query};
 use crate::record::{Actor, ActorKind, Context, Outcome, Record, TenantId};
+use crate::sink::paged::{Page, PageSource};
 
 /// Rows per page: large enough that the per-query overhead vanishes, small enough that a
 /// page is a few hundred kilobytes at most.
-const PAGE: usize = 256;
+pub(super) const PAGE: usize = 256;
 
 /// Most filter values (actors and event patterns) one query may bind; far beyond any real
 /// query, and well under SQLite's limit on bound parameters.
@@ -253,42 +254,33 @@ impl Plan {
     }
 }
 
-/// The records of one query, a page at a time.
-pub(super) struct SqliteStream<'a> {
+/// Reads one query's records a page at a time, each page on a pooled reader connection.
+pub(super) struct SqlitePages<'a> {
     sink: &'a SqliteSink,
     plan: Plan,
     sql: String,
-    remaining: usize,
-    buffer: std::vec::IntoIter<Result<Record>>,
     started: bool,
-    done: bool,
 }
 
-impl<'a> SqliteStream<'a> {
+impl<'a> SqlitePages<'a> {
     pub(super) fn new(sink: &'a SqliteSink, query: &Query) -> Result<Self> {
         let plan = Plan::new(query)?;
-        Ok(SqliteStream {
+        Ok(SqlitePages {
             sink,
             sql: plan.page_sql(),
             plan,
-            remaining: query.limit.unwrap_or(usize::MAX),
-            buffer: Vec::new().into_iter(),
             started: false,
-            done: false,
         })
     }
 
-    fn fill(&mut self) -> Result<()> {
-        let want = PAGE.min(self.remaining);
+    fn read(&mut self, want: usize) -> Result<Vec<Result<Record>>> {
         let Self {
             sink,
             plan,
             sql,
             started,
-            done,
-            ..
         } = self;
-        let page = sink.with_reader(|conn| {
+        sink.with_reader(|conn| {
             if !*started {
                 *started = true;
                 if !plan.narrow_by_time(conn)? {
@@ -309,33 +301,19 @@ impl<'a> SqliteStream<'a> {
                 page.push(decode(row, seq));
             }
             Ok(page)
-        })?;
-        *done = page.len() < want;
-        self.buffer = page.into_iter();
-        Ok(())
+        })
     }
 }
 
-impl Iterator for SqliteStream<'_> {
-    type Item = Result<Record>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if self.remaining == 0 {
-                return None;
-            }
-            if let Some(r) = self.buffer.next() {
-                self.remaining -= 1;
-                return Some(r);
-            }
-            if self.done {
-                return None;
-            }
-            if let Err(e) = self.fill() {
-                // The read itself failed (the file vanished, a lock): report it once.
-                self.done = true;
-                return Some(Err(e));
-            }
+impl PageSource for SqlitePages<'_> {
+    fn next_page(&mut self, want: usize) -> Page {
+        match self.read(want) {
+            Ok(records) => Page {
+                last: records.len() < want,
+                records,
+            },
+            // The read itself failed (the file vanished, a lock).
+            Err(e) => Page::failed(e),
         }
     }
 }
