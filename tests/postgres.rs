@@ -234,7 +234,7 @@ fn a_schema_from_a_newer_version_or_not_ours_is_refused() {
     match PostgresSink::connect_with(&url, PostgresOptions::new().schema(&s)) {
         Err(Error::SchemaTooNew {
             found: 99,
-            supported: 1,
+            supported: audit_log::postgres::SCHEMA_VERSION,
         }) => {}
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
