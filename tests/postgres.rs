@@ -713,6 +713,19 @@ fn the_chain_algorithm_is_fixed_at_creation() {
         .is_intact());
 }
 
+#[test]
+fn postgres_sink_passes_the_purge_checks() {
+    let Some(url) = url("purge_conformance") else {
+        return;
+    };
+    conformance::purge::run_all(
+        &PgHarness {
+            schemas: Schemas::new(&url),
+        },
+        PostgresSink::purge,
+    );
+}
+
 /// The message of a refused statement, or a panic naming the statement that went through.
 fn refusal(result: Result<(), postgres::Error>, sql: &str) -> String {
     let err = result.expect_err(sql);
