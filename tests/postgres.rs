@@ -974,3 +974,119 @@ fn a_version_1_schema_is_migrated_and_can_then_be_purged() {
         Err(Error::InvalidInput { .. })
     ));
 }
+
+/// `url` with its user and password replaced, to connect as another role.
+fn url_as(url: &str, role: &str, password: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let host_and_path = match rest[..authority_end].rfind('@') {
+        Some(at) => &rest[at + 1..],
+        None => rest,
+    };
+    format!("{scheme}://{role}:{password}@{host_and_path}")
+}
+
+/// Login roles made by a test, dropped (with their grants) when it ends.
+struct Roles {
+    url: String,
+    names: Vec<String>,
+}
+
+impl Roles {
+    fn create(&mut self, tag: &str) -> String {
+        let name = unique_schema(tag);
+        admin(&self.url)
+            .batch_execute(&format!("CREATE ROLE {name} LOGIN PASSWORD 'audit'"))
+            .unwrap();
+        self.names.push(name.clone());
+        name
+    }
+}
+
+impl Drop for Roles {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.url, postgres::NoTls) {
+            for n in &self.names {
+                let _ = c.batch_execute(&format!("DROP OWNED BY {n}; DROP ROLE {n}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn only_a_role_granted_delete_can_purge_and_the_documented_grants_suffice() {
+    let Some(url) = url("purge_roles") else {
+        return;
+    };
+    let schemas = Schemas::new(&url);
+    let owner_store = schemas.sink("roles");
+    let s = owner_store.schema().to_owned();
+    owner_store
+        .append(prepare((1..=6).map(deleted).collect()))
+        .unwrap();
+    let mut roles = Roles {
+        url: url.clone(),
+        names: Vec::new(),
+    };
+    let app = roles.create("app");
+    let retention = roles.create("retention");
+    let mut c = admin(&url);
+    let db: String = c
+        .query_one("SELECT current_database()", &[])
+        .unwrap()
+        .get(0);
+    // The GRANTs of the postgres module docs. (CREATE on the database and the schema only
+    // because connecting runs the installer, which asks for it even when all exists.)
+    c.batch_execute(&format!(
+        "GRANT CREATE ON DATABASE {db} TO {app}, {retention};
+         GRANT CREATE ON SCHEMA {s} TO {app}, {retention};
+         REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM {app};
+         GRANT USAGE ON SCHEMA {s} TO {app};
+         GRANT SELECT, INSERT ON {s}.audit_records, {s}.audit_mentions TO {app};
+         GRANT SELECT, INSERT, UPDATE ON {s}.audit_heads TO {app};
+         GRANT SELECT ON {s}.audit_meta TO {app};
+         GRANT USAGE ON SCHEMA {s} TO {retention};
+         GRANT SELECT, INSERT, DELETE ON {s}.audit_records, {s}.audit_mentions TO {retention};
+         GRANT SELECT, INSERT, UPDATE ON {s}.audit_heads TO {retention};
+         GRANT SELECT ON {s}.audit_meta TO {retention};"
+    ))
+    .unwrap();
+    let tenant = TenantId::default();
+    let connect = |role: &str| {
+        PostgresSink::connect_with(
+            &url_as(&url, role, "audit"),
+            PostgresOptions::new().schema(&s).pool_size(2),
+        )
+        .unwrap()
+    };
+
+    let as_app = connect(&app);
+    as_app.append(prepare(vec![deleted(7)])).unwrap();
+    let err = as_app
+        .purge(
+            &tenant,
+            PurgePoint::ThroughSeq(3),
+            &Actor::service("retention"),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::Store { .. }), "{err:?}");
+    assert_eq!(owner_store.anchor(&tenant).unwrap().seq, 0, "nothing moved");
+    assert_eq!(record_count(&mut c, &s), 7, "nothing removed");
+
+    let as_retention = connect(&retention);
+    let report = as_retention
+        .purge(
+            &tenant,
+            PurgePoint::ThroughSeq(3),
+            &Actor::service("retention"),
+        )
+        .unwrap();
+    assert_eq!(
+        (report.removed, report.receipt.map(|r| r.seq)),
+        (3, Some(8))
+    );
+    as_app.append(prepare(vec![deleted(9)])).unwrap();
+    let v = owner_store.verify(&tenant).unwrap();
+    assert!(v.is_intact(), "{v}");
+    assert_eq!(v.count, 6);
+}
