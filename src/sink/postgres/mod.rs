@@ -20,6 +20,10 @@
 //! ([`PostgresSink::purge`]), for exactly the rows it declared in its own transaction.
 //! [`PostgresSink::connect`] creates the schema when it is missing, migrates an older one
 //! forward and refuses one written by a newer version.
+//! A migration replaces the schema's objects (version 2 replaces the trigger function), which
+//! only their owner may do: after an upgrade, connect (or call
+//! [`install_schema`](PostgresSink::install_schema)) once as the owner before the application
+//! role connects, or the application's connect fails with a store error and changes nothing.
 //!
 //! # Least privilege
 //!
