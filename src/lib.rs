@@ -137,4 +137,6 @@ pub use sink::{
     RecordStream,
 };
 #[cfg(feature = "sqlite")]
-pub use sink::{Durability, PurgePoint, PurgeReport, SqliteOptions, SqliteSink};
+pub use sink::{Durability, SqliteOptions, SqliteSink};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use sink::{PurgePoint, PurgeReport};

@@ -300,7 +300,7 @@ impl AuditLog {
 
     /// [`prepare`](Self::prepare) for a record a store writes about itself (`audit.purged`),
     /// which hosts may not record: the envelope is checked, the event's origin is not.
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn prepare_store_event(&self, entry: Entry) -> Result<PreparedRecord> {
         self.prepare_checked(entry, false)
     }

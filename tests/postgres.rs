@@ -14,7 +14,7 @@ use std::time::Duration;
 use audit_log::conformance::{self, Harness, Tamper};
 use audit_log::{
     chain, Actor, AuditLog, AuditSink, AuditStore, AuditStoreExt, ChainAlgorithm, EntityKey,
-    EntityRef, Entry, Error, Event, PostgresOptions, PostgresSink, Query, TenantId,
+    EntityRef, Entry, Error, Event, PostgresOptions, PostgresSink, PurgePoint, Query, TenantId,
 };
 
 const URL_VAR: &str = "AUDIT_LOG_POSTGRES_URL";
@@ -234,7 +234,7 @@ fn a_schema_from_a_newer_version_or_not_ours_is_refused() {
     match PostgresSink::connect_with(&url, PostgresOptions::new().schema(&s)) {
         Err(Error::SchemaTooNew {
             found: 99,
-            supported: 1,
+            supported: audit_log::postgres::SCHEMA_VERSION,
         }) => {}
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
@@ -711,4 +711,382 @@ fn the_chain_algorithm_is_fixed_at_creation() {
     assert!(chain::verify(&again, &TenantId::default())
         .unwrap()
         .is_intact());
+}
+
+#[test]
+fn postgres_sink_passes_the_purge_checks() {
+    let Some(url) = url("purge_conformance") else {
+        return;
+    };
+    conformance::purge::run_all(
+        &PgHarness {
+            schemas: Schemas::new(&url),
+        },
+        PostgresSink::purge,
+    );
+}
+
+/// The message of a refused statement, or a panic naming the statement that went through.
+fn refusal(result: Result<(), postgres::Error>, sql: &str) -> String {
+    let err = result.expect_err(sql);
+    err.as_db_error()
+        .map(|d| d.message().to_owned())
+        .unwrap_or_else(|| format!("{err:?}"))
+}
+
+fn meta_version(c: &mut postgres::Client, schema: &str) -> String {
+    c.query_one(
+        &format!("SELECT value FROM {schema}.audit_meta WHERE key = 'schema_version'"),
+        &[],
+    )
+    .unwrap()
+    .get(0)
+}
+
+fn record_count(c: &mut postgres::Client, schema: &str) -> i64 {
+    c.query_one(&format!("SELECT count(*) FROM {schema}.audit_records"), &[])
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn after_a_purge_update_delete_and_truncate_are_still_refused() {
+    let Some(url) = url("purge_refusals") else {
+        return;
+    };
+    let schemas = Schemas::new(&url);
+    let store = schemas.sink("purge_ro");
+    let s = store.schema().to_owned();
+    let tenant = TenantId::default();
+    store
+        .append(prepare((1..=10).map(deleted).collect()))
+        .unwrap();
+    let report = store
+        .purge(
+            &tenant,
+            PurgePoint::ThroughSeq(4),
+            &Actor::service("retention"),
+        )
+        .unwrap();
+    assert_eq!((report.removed, report.anchor.seq), (4, 4));
+    assert_eq!(meta_version(&mut admin(&url), &s), "2");
+
+    // On a connection of the store's own pool (perhaps the one that purged): the gate did
+    // not outlive the purge's transaction.
+    let mut pooled = store.raw_client().unwrap();
+    let gate: Option<String> = pooled
+        .query_one("SELECT current_setting('audit_log.purge', true)", &[])
+        .unwrap()
+        .get(0);
+    assert!(
+        gate.unwrap_or_default().is_empty(),
+        "the purge gate is closed"
+    );
+    drop(pooled);
+
+    let statements = [
+        format!("DELETE FROM {s}.audit_records WHERE seq = 5"),
+        format!("DELETE FROM {s}.audit_records"),
+        format!("DELETE FROM {s}.audit_mentions"),
+        format!("UPDATE {s}.audit_records SET actor_display = 'x'"),
+        format!("UPDATE {s}.audit_mentions SET seq = seq + 100"),
+        format!("TRUNCATE {s}.audit_records"),
+        format!("TRUNCATE {s}.audit_mentions"),
+    ];
+    let mut c = admin(&url);
+    for sql in &statements {
+        // Outside a transaction, and inside one.
+        let msg = refusal(c.batch_execute(sql), sql);
+        assert!(msg.contains("append-only"), "{sql}: {msg}");
+        let mut tx = c.transaction().unwrap();
+        let msg = refusal(tx.batch_execute(sql), sql);
+        assert!(msg.contains("append-only"), "{sql} in a transaction: {msg}");
+        tx.rollback().unwrap();
+    }
+    assert_eq!(record_count(&mut c, &s), 7);
+    let v = store.verify(&tenant).unwrap();
+    assert!(v.is_intact(), "{v}");
+    assert_eq!(v.count, 7);
+}
+
+#[test]
+fn the_purge_gate_opens_only_the_declared_rows_for_one_transaction() {
+    let Some(url) = url("purge_gate") else {
+        return;
+    };
+    let schemas = Schemas::new(&url);
+    let store = schemas.sink("gate");
+    let neighbour = schemas.sink("gate_other");
+    let s = store.schema().to_owned();
+    let n = neighbour.schema().to_owned();
+    // A tenant name with the characters a hand-rolled gate format would trip on.
+    let odd = TenantId::new("7:acme\"x'");
+    for target in [&store, &neighbour] {
+        target
+            .append(prepare((1..=5).map(deleted).collect()))
+            .unwrap();
+        let log = AuditLog::builder(MemorySinkless)
+            .tenant(odd.clone())
+            .build();
+        let batch = (1..=5)
+            .map(|i| {
+                log.prepare(Entry::new(Actor::service("test"), deleted(i)))
+                    .unwrap()
+            })
+            .collect();
+        target.append(batch).unwrap();
+    }
+
+    let mut c = admin(&url);
+    let declare = |tx: &mut postgres::Transaction<'_>, schema: &str, tenant: &str, through: i64| {
+        tx.execute(
+            "SELECT set_config('audit_log.purge', json_build_object('schema', $1::text, \
+             'tenant', $2::text, 'through', $3::bigint)::text, true)",
+            &[&schema, &tenant, &through],
+        )
+        .unwrap();
+    };
+    let refused = |tx: &mut postgres::Transaction<'_>, sql: &str| {
+        // Each refusal aborts the transaction: try it under a savepoint.
+        let mut sp = tx.transaction().unwrap();
+        let msg = refusal(sp.batch_execute(sql), sql);
+        assert!(msg.contains("append-only"), "{sql}: {msg}");
+        sp.rollback().unwrap();
+    };
+    let mut tx = c.transaction().unwrap();
+    declare(&mut tx, &s, odd.as_str(), 2);
+    // Past the declared seq, another tenant, another schema, an update, a truncate: refused.
+    refused(
+        &mut tx,
+        &format!("DELETE FROM {s}.audit_records WHERE seq = 3"),
+    );
+    refused(
+        &mut tx,
+        &format!("DELETE FROM {s}.audit_records WHERE tenant = 'default' AND seq = 1"),
+    );
+    refused(
+        &mut tx,
+        &format!("DELETE FROM {n}.audit_records WHERE seq = 1"),
+    );
+    refused(
+        &mut tx,
+        &format!("UPDATE {s}.audit_records SET reason = 'x' WHERE seq = 1"),
+    );
+    refused(&mut tx, &format!("TRUNCATE {s}.audit_records"));
+    // A malformed declaration opens nothing.
+    {
+        let mut sp = tx.transaction().unwrap();
+        sp.batch_execute("SELECT set_config('audit_log.purge', '2:default', true)")
+            .unwrap();
+        assert!(sp
+            .batch_execute(&format!("DELETE FROM {s}.audit_records WHERE seq = 1"))
+            .is_err());
+        sp.rollback().unwrap();
+    }
+    // The declared rows: let through.
+    let deleted_rows = tx
+        .execute(
+            &format!("DELETE FROM {s}.audit_records WHERE tenant = $1 AND seq <= 2"),
+            &[&odd.as_str()],
+        )
+        .unwrap();
+    assert_eq!(deleted_rows, 2);
+    tx.rollback().unwrap();
+    // The declaration ended with its transaction.
+    let msg = refusal(
+        c.batch_execute(&format!("DELETE FROM {s}.audit_records WHERE seq = 1")),
+        "delete after the transaction",
+    );
+    assert!(msg.contains("append-only"), "{msg}");
+    assert_eq!(record_count(&mut c, &s), 10);
+    assert_eq!(record_count(&mut c, &n), 10);
+
+    // And the store's own purge of that tenant leaves the others alone.
+    let report = store
+        .purge(
+            &odd,
+            PurgePoint::ThroughSeq(3),
+            &Actor::service("retention"),
+        )
+        .unwrap();
+    assert_eq!(
+        (report.removed, report.receipt.map(|r| r.seq)),
+        (3, Some(6))
+    );
+    assert!(store.verify(&odd).unwrap().is_intact());
+    assert_eq!(store.anchor(&TenantId::default()).unwrap().seq, 0);
+    assert_eq!(neighbour.anchor(&odd).unwrap().seq, 0);
+    assert_eq!(record_count(&mut c, &n), 10);
+}
+
+#[test]
+fn a_version_1_schema_is_migrated_and_can_then_be_purged() {
+    let Some(url) = url("migrate_v1") else {
+        return;
+    };
+    let schemas = Schemas::new(&url);
+    let s = unique_schema("v1");
+    schemas.names.lock().unwrap().push(s.clone());
+    let mut c = admin(&url);
+    let alg = PostgresSink::install_schema_version(&mut c, &s, ChainAlgorithm::Sha256, 1).unwrap();
+    assert_eq!(meta_version(&mut c, &s), "1");
+    let mut tx = c.transaction().unwrap();
+    PostgresSink::append_in(&mut tx, &s, alg, prepare((1..=8).map(deleted).collect())).unwrap();
+    tx.commit().unwrap();
+    // Version 1 refuses every delete, declared or not.
+    let mut tx = c.transaction().unwrap();
+    tx.execute(
+        "SELECT set_config('audit_log.purge', json_build_object('schema', $1::text, \
+         'tenant', 'default', 'through', 8)::text, true)",
+        &[&s],
+    )
+    .unwrap();
+    let msg = refusal(
+        tx.batch_execute(&format!("DELETE FROM {s}.audit_records")),
+        "delete from a version 1 schema",
+    );
+    assert!(msg.contains("append-only"), "{msg}");
+    tx.rollback().unwrap();
+
+    let store = PostgresSink::connect_with(&url, PostgresOptions::new().schema(&s)).unwrap();
+    assert_eq!(meta_version(&mut c, &s), "2");
+    assert_eq!(audit_log::postgres::SCHEMA_VERSION, 2);
+    let tenant = TenantId::default();
+    let report = store
+        .purge(
+            &tenant,
+            PurgePoint::ThroughSeq(5),
+            &Actor::service("retention"),
+        )
+        .unwrap();
+    assert_eq!((report.removed, report.anchor.seq), (5, 5));
+    assert_eq!(report.receipt.map(|r| r.seq), Some(9));
+    let v = store.verify(&tenant).unwrap();
+    assert!(v.is_intact(), "{v}");
+    assert_eq!(v.count, 4);
+    // Connecting again finds version 2 and changes nothing.
+    drop(store);
+    let again = PostgresSink::connect_with(&url, PostgresOptions::new().schema(&s)).unwrap();
+    assert_eq!(meta_version(&mut c, &s), "2");
+    assert_eq!(again.anchor(&tenant).unwrap(), report.anchor);
+    assert!(matches!(
+        PostgresSink::install_schema_version(&mut c, &s, alg, 3),
+        Err(Error::InvalidInput { .. })
+    ));
+}
+
+/// `url` with its user and password replaced, to connect as another role.
+fn url_as(url: &str, role: &str, password: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let host_and_path = match rest[..authority_end].rfind('@') {
+        Some(at) => &rest[at + 1..],
+        None => rest,
+    };
+    format!("{scheme}://{role}:{password}@{host_and_path}")
+}
+
+/// Login roles made by a test, dropped (with their grants) when it ends.
+struct Roles {
+    url: String,
+    names: Vec<String>,
+}
+
+impl Roles {
+    fn create(&mut self, tag: &str) -> String {
+        let name = unique_schema(tag);
+        admin(&self.url)
+            .batch_execute(&format!("CREATE ROLE {name} LOGIN PASSWORD 'audit'"))
+            .unwrap();
+        self.names.push(name.clone());
+        name
+    }
+}
+
+impl Drop for Roles {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.url, postgres::NoTls) {
+            for n in &self.names {
+                let _ = c.batch_execute(&format!("DROP OWNED BY {n}; DROP ROLE {n}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn only_a_role_granted_delete_can_purge_and_the_documented_grants_suffice() {
+    let Some(url) = url("purge_roles") else {
+        return;
+    };
+    let schemas = Schemas::new(&url);
+    let owner_store = schemas.sink("roles");
+    let s = owner_store.schema().to_owned();
+    owner_store
+        .append(prepare((1..=6).map(deleted).collect()))
+        .unwrap();
+    let mut roles = Roles {
+        url: url.clone(),
+        names: Vec::new(),
+    };
+    let app = roles.create("app");
+    let retention = roles.create("retention");
+    let mut c = admin(&url);
+    let db: String = c
+        .query_one("SELECT current_database()", &[])
+        .unwrap()
+        .get(0);
+    // The GRANTs of the postgres module docs. (CREATE on the database and the schema only
+    // because connecting runs the installer, which asks for it even when all exists.)
+    c.batch_execute(&format!(
+        "GRANT CREATE ON DATABASE {db} TO {app}, {retention};
+         GRANT CREATE ON SCHEMA {s} TO {app}, {retention};
+         REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM {app};
+         GRANT USAGE ON SCHEMA {s} TO {app};
+         GRANT SELECT, INSERT ON {s}.audit_records, {s}.audit_mentions TO {app};
+         GRANT SELECT, INSERT, UPDATE ON {s}.audit_heads TO {app};
+         GRANT SELECT ON {s}.audit_meta TO {app};
+         GRANT USAGE ON SCHEMA {s} TO {retention};
+         GRANT SELECT, INSERT, DELETE ON {s}.audit_records, {s}.audit_mentions TO {retention};
+         GRANT SELECT, INSERT, UPDATE ON {s}.audit_heads TO {retention};
+         GRANT SELECT ON {s}.audit_meta TO {retention};"
+    ))
+    .unwrap();
+    let tenant = TenantId::default();
+    let connect = |role: &str| {
+        PostgresSink::connect_with(
+            &url_as(&url, role, "audit"),
+            PostgresOptions::new().schema(&s).pool_size(2),
+        )
+        .unwrap()
+    };
+
+    let as_app = connect(&app);
+    as_app.append(prepare(vec![deleted(7)])).unwrap();
+    let err = as_app
+        .purge(
+            &tenant,
+            PurgePoint::ThroughSeq(3),
+            &Actor::service("retention"),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::Store { .. }), "{err:?}");
+    assert_eq!(owner_store.anchor(&tenant).unwrap().seq, 0, "nothing moved");
+    assert_eq!(record_count(&mut c, &s), 7, "nothing removed");
+
+    let as_retention = connect(&retention);
+    let report = as_retention
+        .purge(
+            &tenant,
+            PurgePoint::ThroughSeq(3),
+            &Actor::service("retention"),
+        )
+        .unwrap();
+    assert_eq!(
+        (report.removed, report.receipt.map(|r| r.seq)),
+        (3, Some(8))
+    );
+    as_app.append(prepare(vec![deleted(9)])).unwrap();
+    let v = owner_store.verify(&tenant).unwrap();
+    assert!(v.is_intact(), "{v}");
+    assert_eq!(v.count, 6);
 }

@@ -27,6 +27,8 @@
 //!
 //! Each check panics with a message naming what broke. The functions are public so a store
 //! can also run them one by one.
+//!
+//! A store with a retention purge also runs `purge::run_all`, passing its purge method.
 
 // A test suite reports failure by panicking with a message, so here that is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -48,6 +50,8 @@ use crate::record::{Actor, Context, Outcome, Receipt, Record, TenantId};
 use crate::sink::{AuditSink, AuditStore, AuditStoreExt, PreparedRecord};
 
 pub mod export;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub mod purge;
 
 /// A raw edit made behind a store's back, to prove that verification catches it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,6 +9,8 @@ mod memory;
 mod paged;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod purge;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -26,8 +28,10 @@ use crate::query::Query;
 use crate::record::{Actor, Context, Head, Outcome, Receipt, Record, TenantId};
 
 pub use memory::MemorySink;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use purge::{PurgePoint, PurgeReport};
 #[cfg(feature = "sqlite")]
-pub use sqlite::{Durability, PurgePoint, PurgeReport, SqliteOptions, SqliteSink};
+pub use sqlite::{Durability, SqliteOptions, SqliteSink};
 
 /// A record ready to append: stamped, redacted, validated and canonically encoded; a store
 /// only assigns its seq and links it into the chain.

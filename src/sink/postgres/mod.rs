@@ -16,8 +16,14 @@
 //! row per record, every `Query` filter backed by an index), `audit_mentions` (which entities
 //! each record names, for entity timelines), `audit_heads` and `audit_meta` (schema version and
 //! chain algorithm). Triggers reject `UPDATE`, `DELETE` and `TRUNCATE` on the records and
-//! mentions tables. [`PostgresSink::connect`] creates the schema when it is missing and
-//! refuses one written by a newer version.
+//! mentions tables; the one `DELETE` they let through is that of a retention purge
+//! ([`PostgresSink::purge`]), for exactly the rows it declared in its own transaction.
+//! [`PostgresSink::connect`] creates the schema when it is missing, migrates an older one
+//! forward and refuses one written by a newer version.
+//! A migration replaces the schema's objects (version 2 replaces the trigger function), which
+//! only their owner may do: after an upgrade, connect (or call
+//! [`install_schema`](PostgresSink::install_schema)) once as the owner before the application
+//! role connects, or the application's connect fails with a store error and changes nothing.
 //!
 //! # Least privilege
 //!
@@ -38,6 +44,21 @@
 //! disable its triggers; `audit_heads` is the only table it updates, and a forged head is
 //! caught by [`verify`](crate::chain::verify), which reads the records themselves.
 //!
+//! A retention purge ([`PostgresSink::purge`]) needs `DELETE` on the records and mentions
+//! tables as well. Run it as a separate role that only the retention job uses, so the
+//! application role never holds `DELETE`:
+//!
+//! ```sql
+//! GRANT USAGE ON SCHEMA audit_log TO retention;
+//! GRANT SELECT, INSERT, DELETE ON audit_log.audit_records, audit_log.audit_mentions TO retention;
+//! GRANT SELECT, INSERT, UPDATE ON audit_log.audit_heads TO retention;
+//! GRANT SELECT ON audit_log.audit_meta TO retention;
+//! ```
+//!
+//! The triggers let a `DELETE` through only for rows a transaction declared as purged, and
+//! any SQL of a role with `DELETE` rights can make that declaration; see
+//! [`PostgresSink::purge`] for what catches a removal made that way.
+//!
 //! # Durability
 //!
 //! An append returns `Ok` after PostgreSQL committed it. With the server's default
@@ -50,6 +71,7 @@
 //! client; a later query (by actor, time or entity) shows which. Records that were
 //! acknowledged are never lost, and the chain stays gapless either way.
 
+mod maintenance;
 mod read;
 mod schema;
 mod write;
@@ -281,6 +303,23 @@ impl PostgresSink {
         algorithm: ChainAlgorithm,
     ) -> Result<ChainAlgorithm> {
         schema::install(client, &schema::Tables::new(schema), algorithm)
+    }
+
+    /// [`install_schema`](Self::install_schema) stopping at an older schema `version`, as an
+    /// older build left it: for tests of the migrations.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a version this build does not know; as
+    /// [`PostgresSink::connect`].
+    #[cfg(any(test, feature = "conformance"))]
+    #[doc(hidden)]
+    pub fn install_schema_version(
+        client: &mut impl postgres::GenericClient,
+        schema: &str,
+        algorithm: ChainAlgorithm,
+        version: u32,
+    ) -> Result<ChainAlgorithm> {
+        schema::install_version(client, &schema::Tables::new(schema), algorithm, version)
     }
 
     /// Appends inside the host's own transaction, so the audit record commits or rolls back

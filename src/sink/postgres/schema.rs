@@ -6,8 +6,17 @@ use super::pg_error;
 use crate::chain::ChainAlgorithm;
 use crate::error::{Error, Result};
 
-/// The schema version this build writes and understands.
-pub(crate) const SCHEMA_VERSION: u32 = 1;
+/// The schema version this build writes and understands: version 1 plus one step per
+/// migration.
+pub(crate) const SCHEMA_VERSION: u32 = 1 + MIGRATIONS.len() as u32;
+
+/// The transaction-local setting through which a purge declares which rows it removes; the
+/// triggers of version 2 let a `DELETE` through only for those rows.
+pub(crate) const PURGE_GATE: &str = "audit_log.purge";
+
+/// Forward migrations: `MIGRATIONS[i]` takes a schema from version `i + 1` to `i + 2`. Each
+/// runs in the installer's transaction, so a schema is migrated whole or not at all.
+const MIGRATIONS: &[fn(&Tables) -> String] = &[migrate_v1_to_v2];
 
 /// Quotes an SQL identifier (`"` doubled), so any schema name the host picks is safe.
 pub(crate) fn quote_ident(name: &str) -> String {
@@ -118,6 +127,61 @@ INSERT INTO {meta} (key, value) VALUES ('format', 'audit-log');
     )
 }
 
+/// Version 2: the triggers let a retention purge through. A `DELETE` of records or mentions
+/// is allowed only for the rows that the current transaction declared in the setting
+/// `audit_log.purge`: a JSON object naming this schema, one tenant and the last seq removed
+/// (JSON because a tenant name may hold any character). `UPDATE` and `TRUNCATE` stay refused
+/// always. `set_config(.., true)` makes the declaration end with the transaction at the
+/// latest; the purge clears it as soon as its deletes are done.
+fn migrate_v1_to_v2(t: &Tables) -> String {
+    let schema = &t.quoted_schema;
+    format!(
+        r#"
+CREATE OR REPLACE FUNCTION {schema}.audit_reject_change() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    gate text;
+    declared jsonb;
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        gate := current_setting('{PURGE_GATE}', true);
+        IF gate IS NOT NULL AND gate <> '' THEN
+            declared := gate::jsonb;
+            IF declared ->> 'schema' = TG_TABLE_SCHEMA
+                AND declared ->> 'tenant' = OLD.tenant
+                AND OLD.seq <= (declared ->> 'through')::bigint
+            THEN
+                RETURN OLD;
+            END IF;
+        END IF;
+    END IF;
+    RAISE EXCEPTION 'audit records are append-only: % on % refused', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+"#
+    )
+}
+
+/// Runs the migrations that take a schema from version `from` to `to`, then records `to`.
+fn migrate(tx: &mut postgres::Transaction<'_>, t: &Tables, from: u32, to: u32) -> Result<()> {
+    for step in from..to {
+        let migration = usize::try_from(step - 1)
+            .ok()
+            .and_then(|i| MIGRATIONS.get(i))
+            .ok_or_else(|| Error::store("postgres", format!("no migration from version {step}")))?;
+        tx.batch_execute(&migration(t)).map_err(pg_error)?;
+    }
+    tx.execute(
+        &format!(
+            "UPDATE {} SET value = $1 WHERE key = 'schema_version'",
+            t.meta
+        ),
+        &[&to.to_string()],
+    )
+    .map_err(pg_error)?;
+    Ok(())
+}
+
 /// Creates the schema if it is missing, migrates it forward if it is older, and returns the
 /// trail's chain algorithm. Safe to call from several processes at once: an advisory lock
 /// serializes installers.
@@ -130,6 +194,23 @@ pub(crate) fn install(
     t: &Tables,
     algorithm: ChainAlgorithm,
 ) -> Result<ChainAlgorithm> {
+    install_version(client, t, algorithm, SCHEMA_VERSION)
+}
+
+/// [`install`] up to schema version `target` (at most [`SCHEMA_VERSION`]): tests make a
+/// schema as an older build left it, to prove that the migrations take it forward.
+pub(crate) fn install_version(
+    client: &mut impl GenericClient,
+    t: &Tables,
+    algorithm: ChainAlgorithm,
+    target: u32,
+) -> Result<ChainAlgorithm> {
+    if !(1..=SCHEMA_VERSION).contains(&target) {
+        return Err(Error::invalid(
+            "version",
+            format!("this build knows schema versions 1 to {SCHEMA_VERSION}"),
+        ));
+    }
     let mut tx = client.transaction().map_err(pg_error)?;
     // Serializes concurrent installers of the same schema (even CREATE SCHEMA IF NOT EXISTS
     // races with itself); released at commit.
@@ -166,26 +247,34 @@ pub(crate) fn install(
             tx.batch_execute(&ddl_v1(t)).map_err(pg_error)?;
             tx.execute(
                 &format!(
-                    "INSERT INTO {} (key, value) VALUES ('schema_version', $1), ('chain', $2)",
+                    "INSERT INTO {} (key, value) VALUES ('schema_version', '1'), ('chain', $1)",
                     t.meta
                 ),
-                &[&SCHEMA_VERSION.to_string(), &algorithm.as_str()],
+                &[&algorithm.as_str()],
             )
             .map_err(pg_error)?;
+            if target > 1 {
+                migrate(&mut tx, t, 1, target)?;
+            }
             algorithm
         }
         Some(v) => {
-            let found: u32 = v.parse().map_err(|_| Error::NotAStore {
-                reason: format!("schema_version is {v:?}, not a number"),
-            })?;
+            let found: u32 =
+                v.parse()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| Error::NotAStore {
+                        reason: format!("schema_version is {v:?}, not a version number"),
+                    })?;
             if found > SCHEMA_VERSION {
                 return Err(Error::SchemaTooNew {
                     found,
                     supported: SCHEMA_VERSION,
                 });
             }
-            // Version 1 is the first; later versions add their migrations here, each
-            // running inside this transaction and bumping schema_version.
+            if found < target {
+                migrate(&mut tx, t, found, target)?;
+            }
             let chain = meta(&mut tx, "chain")?.unwrap_or_default();
             ChainAlgorithm::parse(&chain).ok_or_else(|| Error::NotAStore {
                 reason: format!("unknown chain algorithm {chain:?}"),

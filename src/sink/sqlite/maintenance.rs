@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -11,49 +10,8 @@ use super::write::{head_from, insert_prepared, read_tip, Tips};
 use super::SqliteSink;
 use crate::chain::ChainAlgorithm;
 use crate::error::{Error, Result};
-use crate::event::{AuditPurged, Event};
-use crate::log::{AuditLog, Entry};
-use crate::record::{Actor, Head, Receipt, Record, TenantId};
-use crate::sink::{AuditSink, PreparedRecord};
-
-/// Up to where [`SqliteSink::purge`] removes records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PurgePoint {
-    /// Every record up to and including this seq.
-    ThroughSeq(u64),
-    /// The oldest records, up to (not including) the first one that occurred at or after
-    /// this time. A record out of time order stops the purge early rather than being skipped:
-    /// a purge only ever removes a prefix of the trail, and nothing at or after the time.
-    Before(DateTime<Utc>),
-}
-
-/// What [`SqliteSink::purge`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PurgeReport {
-    /// The tenant purged.
-    pub tenant: TenantId,
-    /// How many records were removed (0 when there was nothing to purge).
-    pub removed: u64,
-    /// Where the trail now starts: the last removed seq and its hash.
-    pub anchor: Head,
-    /// Where the `audit.purged` record landed; `None` when nothing was removed.
-    pub receipt: Option<Receipt>,
-}
-
-/// A sink that stores nothing: the purge only uses an [`AuditLog`] to stamp and encode its
-/// own record, which it then appends inside the purge transaction.
-#[derive(Debug)]
-struct Stamp;
-
-impl AuditSink for Stamp {
-    fn append(&self, _: Vec<PreparedRecord>) -> Result<Vec<Receipt>> {
-        Err(Error::NotSupported("stamping only".into()))
-    }
-    fn append_sealed(&self, _: Vec<Record>) -> Result<Vec<Receipt>> {
-        Err(Error::NotSupported("stamping only".into()))
-    }
-}
+use crate::record::{Actor, TenantId};
+use crate::sink::purge::{PurgePoint, PurgeRecorder, PurgeReport};
 
 impl SqliteSink {
     /// Copies the whole store to a new file at `dest` with SQLite's online backup API, while
@@ -133,7 +91,7 @@ impl SqliteSink {
 
     /// Removes a tenant's oldest records under a retention policy, in one transaction that
     /// also moves the tenant's [`anchor`](crate::AuditStore::anchor) to the last removed
-    /// record and appends an `audit.purged` record ([`AuditPurged`]) by `actor`. The
+    /// record and appends an `audit.purged` record ([`AuditPurged`](crate::event::AuditPurged)) by `actor`. The
     /// remaining trail verifies from the anchor; a [`Checkpoint`](crate::Checkpoint) older
     /// than the purge point still verifies (there is nothing left to compare it with, and
     /// the purge is on record).
@@ -168,20 +126,11 @@ impl SqliteSink {
         point: PurgePoint,
         actor: &Actor,
     ) -> Result<PurgeReport> {
-        let stamp = AuditLog::builder(Stamp).tenant(tenant.clone()).build();
         // Refuse a bad actor before taking the write lock.
-        stamp.prepare_store_event(Entry::new(
-            actor.clone(),
-            Event::AuditPurged(AuditPurged {
-                through_seq: 0,
-                anchor_hash: crate::Digest::ZERO,
-                count: 0,
-                before: None,
-            }),
-        ))?;
+        let recorder = PurgeRecorder::new(tenant, actor)?;
         let conn = self.inner.writer.lock();
         conn.execute_batch("BEGIN IMMEDIATE").sql()?;
-        let result = purge_in(&conn, self.inner.algorithm, &stamp, tenant, point, actor);
+        let result = purge_in(&conn, self.inner.algorithm, &recorder, tenant, point);
         let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
         match conn.execute_batch(end).sql() {
             Ok(()) => result,
@@ -198,34 +147,26 @@ impl SqliteSink {
 fn purge_in(
     conn: &Connection,
     algorithm: ChainAlgorithm,
-    stamp: &AuditLog,
+    recorder: &PurgeRecorder,
     tenant: &TenantId,
     point: PurgePoint,
-    actor: &Actor,
 ) -> Result<PurgeReport> {
     let anchor = super::read::anchor(conn, tenant)?;
     let Some(tip) = read_tip(conn, tenant)? else {
-        return Ok(nothing(tenant, anchor));
+        return Ok(PurgeReport::nothing(tenant, anchor));
     };
-    let (through, before) = match point {
-        PurgePoint::ThroughSeq(n) => (n.min(tip.seq), None),
-        PurgePoint::Before(t) => {
-            let first_kept: Option<i64> = conn
-                .query_row(
-                    "SELECT min(seq) FROM audit_records WHERE tenant = ?1 AND occurred_at >= ?2",
-                    params![tenant.as_str(), t.timestamp_micros()],
-                    |r| r.get(0),
-                )
-                .sql()?;
-            let through = match first_kept {
-                Some(s) => u64::try_from(s).unwrap_or(0).saturating_sub(1),
-                None => tip.seq,
-            };
-            (through, Some(t))
-        }
-    };
+    let (through, before) = point.resolve(tip.seq, |t| {
+        let first_kept: Option<i64> = conn
+            .query_row(
+                "SELECT min(seq) FROM audit_records WHERE tenant = ?1 AND occurred_at >= ?2",
+                params![tenant.as_str(), t.timestamp_micros()],
+                |r| r.get(0),
+            )
+            .sql()?;
+        Ok(first_kept.map(|s| u64::try_from(s).unwrap_or(0)))
+    })?;
     if through <= anchor.seq {
-        return Ok(nothing(tenant, anchor));
+        return Ok(PurgeReport::nothing(tenant, anchor));
     }
     let through_sql = i64::try_from(through).map_err(|_| Error::invalid("point", "too large"))?;
     let hash: Vec<u8> = conn
@@ -267,15 +208,7 @@ fn purge_in(
     )
     .sql()?;
 
-    let record = stamp.prepare_store_event(Entry::new(
-        actor.clone(),
-        Event::AuditPurged(AuditPurged {
-            through_seq: through,
-            anchor_hash: new_anchor.hash,
-            count: removed as u64,
-            before,
-        }),
-    ))?;
+    let record = recorder.record(through, new_anchor.hash, removed as u64, before)?;
     let mut receipts = insert_prepared(conn, algorithm, &mut Tips::default(), &[record])?;
     Ok(PurgeReport {
         tenant: tenant.clone(),
@@ -283,15 +216,6 @@ fn purge_in(
         anchor: new_anchor,
         receipt: receipts.pop(),
     })
-}
-
-fn nothing(tenant: &TenantId, anchor: Head) -> PurgeReport {
-    PurgeReport {
-        tenant: tenant.clone(),
-        removed: 0,
-        anchor,
-        receipt: None,
-    }
 }
 
 /// Makes a new directory entry (a renamed backup) survive a power loss.

@@ -39,8 +39,6 @@ use crate::error::{Error, Result};
 use crate::query::Query;
 use crate::record::{Head, Receipt, Record, TenantId};
 
-pub use self::maintenance::{PurgePoint, PurgeReport};
-
 /// What a committed record survives. Sets SQLite's `synchronous` (the store always runs in
 /// WAL mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

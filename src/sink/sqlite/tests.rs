@@ -121,6 +121,12 @@ fn in_memory_store_passes_the_conformance_suite() {
 }
 
 #[test]
+fn file_and_in_memory_stores_pass_the_purge_checks() {
+    conformance::purge::run_all(&FileHarness::new(ChainAlgorithm::Sha256), SqliteSink::purge);
+    conformance::purge::run_all(&MemoryHarness, SqliteSink::purge);
+}
+
+#[test]
 fn sink_is_send_sync_and_cheap_to_clone() {
     fn check<T: Send + Sync + Clone + 'static>() {}
     check::<SqliteSink>();

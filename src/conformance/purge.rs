@@ -1,0 +1,309 @@
+//! Checks of a store's retention purge, for stores that offer one: the same semantics in
+//! every store (what is removed, what is recorded, where the chain then starts, who waits).
+//!
+//! A store's purge is passed in as a function of the store, so the checks run the same on
+//! any store: `conformance::purge::run_all(&harness, SqliteSink::purge)`. Checks that need
+//! the store's raw access (the append-only triggers) stay in the store's own tests.
+
+use std::collections::BTreeSet;
+
+use chrono::Duration;
+
+use super::{all, append_one, prep, preparer, seqs, t0, Harness};
+use crate::chain::{self, Checkpoint};
+use crate::error::Result;
+use crate::event::{EntityKey, EntityRef, Event};
+use crate::log::Entry;
+use crate::query::Query;
+use crate::record::{Actor, Receipt, Record, TenantId};
+use crate::sink::{AuditStore, AuditStoreExt};
+use crate::sink::{PurgePoint, PurgeReport};
+
+/// Runs every purge check, each on a fresh store; `purge` is the store's purge.
+pub fn run_all<H, P>(h: &H, purge: P)
+where
+    H: Harness,
+    P: Fn(&H::Store, &TenantId, PurgePoint, &Actor) -> Result<PurgeReport> + Sync,
+{
+    purge_removes_a_prefix_on_record(&h.fresh(), &purge);
+    purge_keeps_one_chain_with_concurrent_appends(&h.fresh(), &purge);
+}
+
+fn retention() -> Actor {
+    Actor::service("retention")
+}
+
+/// Records `n` deletions of users 1..=n into `tenant`, a minute apart from `t0 + 1 min`.
+fn fill(store: &dyn AuditStore, tenant: &TenantId, n: u64) -> Vec<Receipt> {
+    let (log, clock) = preparer();
+    (1..=n)
+        .map(|i| {
+            clock.advance(Duration::minutes(1));
+            append_one(
+                store,
+                &log,
+                Entry::new(
+                    Actor::service("app"),
+                    Event::user_deleted(EntityRef::id_only(i)),
+                )
+                .tenant(tenant.clone()),
+            )
+        })
+        .collect()
+}
+
+fn record_at(store: &dyn AuditStore, tenant: &TenantId, seq: u64) -> Record {
+    store
+        .get(tenant, seq)
+        .expect("get")
+        .unwrap_or_else(|| panic!("seq {seq} of {tenant} is stored"))
+}
+
+/// Purging by time and by seq removes exactly a prefix, moves the anchor, records
+/// `audit.purged` by the given actor at the next seq, and leaves a trail that verifies (also
+/// against a checkpoint older than the purge); a point at or before the anchor does nothing;
+/// a point past the head stops at the head; other tenants are untouched; appends go on after.
+pub fn purge_removes_a_prefix_on_record<S, P>(store: &S, purge: &P)
+where
+    S: AuditStore,
+    P: Fn(&S, &TenantId, PurgePoint, &Actor) -> Result<PurgeReport>,
+{
+    let tenant = TenantId::new("acme:eu");
+    let other = TenantId::new("acme");
+    fill(store, &tenant, 20);
+    let others = fill(store, &other, 5);
+    let early = record_at(store, &tenant, 5).checkpoint();
+    let hash10 = record_at(store, &tenant, 10).hash;
+
+    // Nothing to do: a tenant without records, a point before the first record.
+    let empty = purge(
+        store,
+        &TenantId::new("nobody"),
+        PurgePoint::ThroughSeq(5),
+        &retention(),
+    )
+    .expect("purge of an empty tenant");
+    assert_eq!(
+        (empty.removed, empty.anchor.seq, empty.receipt),
+        (0, 0, None)
+    );
+    let none = purge(store, &tenant, PurgePoint::Before(t0()), &retention())
+        .expect("purge before everything");
+    assert_eq!((none.removed, none.anchor.seq, none.receipt), (0, 0, None));
+    let zero = purge(store, &tenant, PurgePoint::ThroughSeq(0), &retention()).expect("purge 0");
+    assert_eq!((zero.removed, zero.receipt), (0, None));
+    assert_eq!(store.head(&tenant).expect("head").map(|h| h.seq), Some(20));
+
+    // Record i occurred at t0 + i min: before t0 + 10.5 min are seqs 1..=10.
+    let before = t0() + Duration::seconds(630);
+    let report = purge(store, &tenant, PurgePoint::Before(before), &retention()).expect("purge");
+    assert_eq!(report.tenant, tenant);
+    assert_eq!(report.removed, 10);
+    assert_eq!((report.anchor.seq, report.anchor.hash), (10, hash10));
+    let receipt = report
+        .receipt
+        .expect("a purge that removed records is on record");
+    assert_eq!(receipt.seq, 21, "the purge record follows the old head");
+    assert_eq!(store.anchor(&tenant).expect("anchor"), report.anchor);
+    assert_eq!(
+        seqs(store, &Query::for_tenant(tenant.clone())),
+        (11..=21).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        seqs(
+            store,
+            &Query::for_tenant(tenant.clone()).entity(EntityKey::user(3))
+        ),
+        Vec::<u64>::new(),
+        "entity timelines lose the purged records too"
+    );
+    assert_eq!(
+        seqs(
+            store,
+            &Query::for_tenant(tenant.clone()).entity(EntityKey::user(11))
+        ),
+        vec![11]
+    );
+    let purged = record_at(store, &tenant, 21);
+    assert_eq!((purged.id, purged.hash), (receipt.id, receipt.hash));
+    assert_eq!(purged.actor, retention());
+    match &purged.event {
+        Event::AuditPurged(p) => {
+            assert_eq!((p.through_seq, p.anchor_hash, p.count), (10, hash10, 10));
+            assert_eq!(p.before, Some(before));
+        }
+        other => panic!("expected audit.purged, got {other:?}"),
+    }
+    assert_eq!(
+        all(
+            store,
+            &Query::for_tenant(tenant.clone()).event("audit.purged")
+        )
+        .iter()
+        .map(|r| r.seq)
+        .collect::<Vec<_>>(),
+        vec![21],
+        "the purge record is found by its event name"
+    );
+    let v = store.verify(&tenant).expect("verify");
+    assert!(v.is_intact(), "{v}");
+    assert_eq!(v.count, 11);
+    let older = chain::verify_against(store, &early).expect("verify against");
+    assert!(
+        older.is_intact(),
+        "a checkpoint older than the purge point: {older}"
+    );
+    let current = Checkpoint::current(store, &tenant)
+        .expect("checkpoint")
+        .expect("a head");
+    assert_eq!(current.seq, 21);
+
+    // The same point again (and any point before it) removes and records nothing.
+    let again = purge(store, &tenant, PurgePoint::ThroughSeq(10), &retention()).expect("again");
+    assert_eq!(
+        (again.removed, again.anchor, again.receipt),
+        (0, report.anchor, None)
+    );
+    let again = purge(store, &tenant, PurgePoint::Before(before), &retention()).expect("again");
+    assert_eq!((again.removed, again.receipt), (0, None));
+    assert_eq!(store.head(&tenant).expect("head").map(|h| h.seq), Some(21));
+
+    // By seq, then past the head: the trail then holds only the last purge record.
+    let by_seq = purge(store, &tenant, PurgePoint::ThroughSeq(15), &retention()).expect("seq");
+    assert_eq!((by_seq.removed, by_seq.anchor.seq), (5, 15));
+    assert_eq!(by_seq.receipt.map(|r| r.seq), Some(22));
+    let everything =
+        purge(store, &tenant, PurgePoint::ThroughSeq(1_000), &retention()).expect("clamped");
+    assert_eq!((everything.removed, everything.anchor.seq), (7, 22));
+    assert_eq!(everything.receipt.map(|r| r.seq), Some(23));
+    assert_eq!(seqs(store, &Query::for_tenant(tenant.clone())), vec![23]);
+    assert!(store.verify(&tenant).expect("verify").is_intact());
+    assert!(chain::verify_against(store, &current)
+        .expect("verify against")
+        .is_intact());
+    assert!(
+        store.tenants().expect("tenants").contains(&tenant),
+        "a tenant holding its purge record is listed"
+    );
+
+    // Appends continue the chain from the purge record.
+    let (log, _) = preparer();
+    let next = append_one(
+        store,
+        &log,
+        Entry::new(
+            Actor::service("app"),
+            Event::user_deleted(EntityRef::id_only(99)),
+        )
+        .tenant(tenant.clone()),
+    );
+    assert_eq!(next.seq, 24);
+    let v = store.verify(&tenant).expect("verify");
+    assert!(v.is_intact(), "{v}");
+    assert_eq!(v.count, 2);
+
+    // The other tenant is untouched.
+    assert_eq!(
+        seqs(store, &Query::for_tenant(other.clone())),
+        vec![1, 2, 3, 4, 5]
+    );
+    assert_eq!(store.anchor(&other).expect("anchor").seq, 0);
+    assert_eq!(
+        store.head(&other).expect("head").map(|h| h.hash),
+        others.last().map(|r| r.hash)
+    );
+    assert!(store.verify(&other).expect("verify").is_intact());
+}
+
+/// Purges while 4 threads append to the same tenant: every append and every purge record
+/// takes the next seq, nothing is lost or duplicated, and the chain stays intact.
+pub fn purge_keeps_one_chain_with_concurrent_appends<S, P>(store: &S, purge: &P)
+where
+    S: AuditStore,
+    P: Fn(&S, &TenantId, PurgePoint, &Actor) -> Result<PurgeReport> + Sync,
+{
+    const THREADS: u64 = 4;
+    const PER_THREAD: u64 = 50;
+    let tenant = TenantId::default();
+    fill(store, &tenant, 20);
+    let (appended, reports) = std::thread::scope(|s| {
+        let appenders: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let tenant = &tenant;
+                s.spawn(move || {
+                    let (log, _) = preparer();
+                    (0..PER_THREAD)
+                        .map(|i| {
+                            let entry = Entry::new(
+                                Actor::service(format!("t{t}")),
+                                Event::user_deleted(EntityRef::id_only(t * 1000 + i)),
+                            )
+                            .tenant(tenant.clone());
+                            let mut r = store
+                                .append(prep(&log, vec![entry]))
+                                .expect("append during a purge");
+                            r.remove(0).seq
+                        })
+                        .collect::<Vec<u64>>()
+                })
+            })
+            .collect();
+        // Purge as long as the appenders run, so purges and appends interleave.
+        let mut reports = Vec::new();
+        while reports.len() < 3 || !appenders.iter().all(|h| h.is_finished()) {
+            let head = store.head(&tenant).expect("head").map_or(0, |h| h.seq);
+            reports.push(
+                purge(
+                    store,
+                    &tenant,
+                    PurgePoint::ThroughSeq(head.saturating_sub(3)),
+                    &retention(),
+                )
+                .expect("purge during appends"),
+            );
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let appended: Vec<u64> = appenders
+            .into_iter()
+            .flat_map(|h| h.join().expect("appender thread"))
+            .collect();
+        (appended, reports)
+    });
+    let head = store.head(&tenant).expect("head").expect("a head").seq;
+    let purge_seqs: Vec<u64> = reports
+        .iter()
+        .filter_map(|r| r.receipt.as_ref().map(|r| r.seq))
+        .collect();
+    let mut taken: BTreeSet<u64> = appended.iter().copied().collect();
+    assert_eq!(taken.len(), appended.len(), "no seq handed out twice");
+    for s in &purge_seqs {
+        assert!(
+            taken.insert(*s),
+            "purge record at {s} shares a seq with an append"
+        );
+    }
+    assert_eq!(
+        taken,
+        (21..=head).collect(),
+        "appends and purge records share one gapless sequence"
+    );
+    let anchor = store.anchor(&tenant).expect("anchor");
+    let last = reports
+        .iter()
+        .rev()
+        .find(|r| r.removed > 0)
+        .expect("a purge removed something");
+    assert_eq!(anchor, last.anchor);
+    assert_eq!(
+        seqs(store, &Query::for_tenant(tenant.clone())),
+        (anchor.seq + 1..=head).collect::<Vec<_>>()
+    );
+    let removed: u64 = reports.iter().map(|r| r.removed).sum();
+    assert_eq!(
+        removed, anchor.seq,
+        "every seq up to the anchor was removed once"
+    );
+    let v = store.verify(&tenant).expect("verify");
+    assert!(v.is_intact(), "{v}");
+    assert_eq!(v.count, head - anchor.seq);
+}
