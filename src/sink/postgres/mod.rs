@@ -40,8 +40,10 @@
 //! GRANT SELECT ON audit_log.audit_meta TO app;
 //! ```
 //!
-//! The application role then cannot update, delete, truncate, alter or drop the trail, nor
-//! disable its triggers; `audit_heads` is the only table it updates, and a forged head is
+//! These rights are all the application role needs: connecting to a schema that is installed
+//! and current only reads `audit_meta` (it asks for no `CREATE` right; a test connects with
+//! exactly these GRANTs). The application role then cannot update, delete, truncate, alter or
+//! drop the trail, nor disable its triggers; `audit_heads` is the only table it updates, and a forged head is
 //! caught by [`verify`](crate::chain::verify), which reads the records themselves.
 //!
 //! A retention purge ([`PostgresSink::purge`]) needs `DELETE` on the records and mentions

@@ -197,6 +197,51 @@ pub(crate) fn install(
     install_version(client, t, algorithm, SCHEMA_VERSION)
 }
 
+/// The trail's chain algorithm when the schema is an audit store at exactly version `target`,
+/// read without taking any lock or asking for any right beyond reading `audit_meta`; `None`
+/// when the installer has work to do (or must say what is wrong).
+///
+/// # Errors
+/// [`Error::SchemaTooNew`] for a newer schema; store errors.
+fn already_installed(
+    client: &mut impl GenericClient,
+    t: &Tables,
+    target: u32,
+) -> Result<Option<ChainAlgorithm>> {
+    let found: Option<String> = client
+        .query_one("SELECT to_regclass($1)::text", &[&t.meta])
+        .and_then(|row| row.try_get(0))
+        .map_err(pg_error)?;
+    if found.is_none() {
+        return Ok(None);
+    }
+    let rows = client
+        .query(&format!("SELECT key, value FROM {}", t.meta), &[])
+        .map_err(pg_error)?;
+    let value = |key: &str| -> Option<String> {
+        rows.iter().find_map(|r| {
+            let k: String = r.try_get(0).ok()?;
+            (k == key).then(|| r.try_get(1).ok()).flatten()
+        })
+    };
+    if value("format").as_deref() != Some("audit-log") {
+        return Ok(None);
+    }
+    let Some(version) = value("schema_version").and_then(|v| v.parse::<u32>().ok()) else {
+        return Ok(None);
+    };
+    if version > SCHEMA_VERSION {
+        return Err(Error::SchemaTooNew {
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if version != target {
+        return Ok(None);
+    }
+    Ok(value("chain").and_then(|c| ChainAlgorithm::parse(&c)))
+}
+
 /// [`install`] up to schema version `target` (at most [`SCHEMA_VERSION`]): tests make a
 /// schema as an older build left it, to prove that the migrations take it forward.
 pub(crate) fn install_version(
@@ -210,6 +255,12 @@ pub(crate) fn install_version(
             "version",
             format!("this build knows schema versions 1 to {SCHEMA_VERSION}"),
         ));
+    }
+    // A schema already at the wanted version needs no DDL: looking first lets a role that may
+    // only read and insert (the module docs' least-privilege role) connect, since even
+    // `CREATE SCHEMA IF NOT EXISTS` asks for CREATE on the database.
+    if let Some(chain) = already_installed(client, t, target)? {
+        return Ok(chain);
     }
     let mut tx = client.transaction().map_err(pg_error)?;
     // Serializes concurrent installers of the same schema (even CREATE SCHEMA IF NOT EXISTS
