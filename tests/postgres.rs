@@ -920,6 +920,73 @@ fn the_purge_gate_opens_only_the_declared_rows_for_one_transaction() {
 }
 
 #[test]
+fn heads_never_move_back_and_anchors_move_only_through_a_purge() {
+    let Some(url) = url("head_guard") else {
+        return;
+    };
+    let schemas = Schemas::new(&url);
+    let store = schemas.sink("heads");
+    let s = store.schema().to_owned();
+    store
+        .append(prepare((1..=6).map(deleted).collect()))
+        .unwrap();
+    let mut c = admin(&url);
+    let refused = |c: &mut postgres::Client, sql: &str, why: &str| {
+        let msg = refusal(c.batch_execute(sql), sql);
+        assert!(msg.contains(why), "{sql}: {msg}");
+    };
+    let h = format!("{s}.audit_heads");
+    // What would hide a removed prefix, or let the next append fork the chain: refused.
+    refused(
+        &mut c,
+        &format!("UPDATE {h} SET anchor_seq = 3"),
+        "anchors only move",
+    );
+    refused(
+        &mut c,
+        &format!("UPDATE {h} SET seq = 0"),
+        "only move forward",
+    );
+    refused(
+        &mut c,
+        &format!("UPDATE {h} SET seq = 0, anchor_seq = 0, anchor_hash = hash"),
+        "only move forward",
+    );
+    refused(&mut c, &format!("DELETE FROM {h}"), "never removed");
+    refused(&mut c, &format!("TRUNCATE {h}"), "append-only");
+    // A purge declaration for another seq, or a move backwards, does not open it either.
+    let mut tx = c.transaction().unwrap();
+    tx.execute(
+        "SELECT set_config('audit_log.purge', json_build_object('schema', $1::text, \
+         'tenant', 'default', 'through', 2)::text, true)",
+        &[&s],
+    )
+    .unwrap();
+    let msg = refusal(
+        tx.batch_execute(&format!("UPDATE {h} SET anchor_seq = 3")),
+        "anchor past the declared seq",
+    );
+    assert!(msg.contains("anchors only move"), "{msg}");
+    tx.rollback().unwrap();
+    // Appends, a purge and appends after it still move the head and the anchor as they should.
+    let report = store
+        .purge(
+            &TenantId::default(),
+            PurgePoint::ThroughSeq(2),
+            &Actor::service("retention"),
+        )
+        .unwrap();
+    assert_eq!(report.anchor.seq, 2);
+    store.append(prepare(vec![deleted(7)])).unwrap();
+    let v = store.verify(&TenantId::default()).unwrap();
+    assert!(v.is_intact(), "{v}");
+    assert_eq!(
+        (v.count, store.anchor(&TenantId::default()).unwrap().seq),
+        (6, 2)
+    );
+}
+
+#[test]
 fn a_version_1_schema_is_migrated_and_can_then_be_purged() {
     let Some(url) = url("migrate_v1") else {
         return;

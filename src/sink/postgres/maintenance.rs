@@ -44,8 +44,10 @@ impl PostgresSink {
     /// not the triggers: a gap, or a removed prefix with the anchor left in place, is a break
     /// that [`verify`](crate::chain::verify) reports; removed newest records fail
     /// [`verify_against`](crate::chain::verify_against) a [`Checkpoint`](crate::Checkpoint)
-    /// kept outside the store; an anchor moved as well has no `audit.purged` record that
-    /// accounts for it. Give `DELETE` only to the role that runs retention.
+    /// kept outside the store; an anchor moved as well (which needs the same declaration: a
+    /// trigger keeps anchors still otherwise, and heads from moving back) has no
+    /// `audit.purged` record that accounts for it. Give `DELETE` only to the role that runs
+    /// retention.
     ///
     /// ```no_run
     /// use audit_log::{Actor, AuditStoreExt, PostgresSink, PurgePoint, TenantId};
@@ -158,9 +160,7 @@ fn purge_in(
             &[&tenant.as_str(), &through_sql],
         )
         .map_err(pg_error)?;
-    // Closed as soon as the deletes are done: nothing else in this transaction deletes.
-    tx.execute("SELECT set_config($1, '', true)", &[&PURGE_GATE])
-        .map_err(pg_error)?;
+    // The anchor moves under the same declaration (the head row's trigger checks it)...
     let anchor_hash: &[u8] = &new_anchor.hash.0;
     tx.execute(
         &format!(
@@ -170,6 +170,9 @@ fn purge_in(
         &[&tenant.as_str(), &through_sql, &anchor_hash],
     )
     .map_err(pg_error)?;
+    // ...which is closed as soon as that is done: nothing else in this transaction deletes.
+    tx.execute("SELECT set_config($1, '', true)", &[&PURGE_GATE])
+        .map_err(pg_error)?;
 
     let record = recorder.record(through, new_anchor.hash, removed, before)?;
     let receipt = append_prepared(tx, t, algorithm, &[&[record]])?

@@ -132,9 +132,14 @@ INSERT INTO {meta} (key, value) VALUES ('format', 'audit-log');
 /// `audit_log.purge`: a JSON object naming this schema, one tenant and the last seq removed
 /// (JSON because a tenant name may hold any character). `UPDATE` and `TRUNCATE` stay refused
 /// always. `set_config(.., true)` makes the declaration end with the transaction at the
-/// latest; the purge clears it as soon as its deletes are done.
+/// latest; the purge clears it as soon as its deletes and its anchor move are done.
+///
+/// The same declaration is the only way a tenant's anchor moves once it has records (to the
+/// declared seq, forward), and a head row never moves back, so a role that may update heads
+/// (every appender) cannot hide a removed prefix by moving the anchor.
 fn migrate_v1_to_v2(t: &Tables) -> String {
     let schema = &t.quoted_schema;
+    let heads = &t.heads;
     format!(
         r#"
 CREATE OR REPLACE FUNCTION {schema}.audit_reject_change() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -158,6 +163,46 @@ BEGIN
         USING ERRCODE = 'insufficient_privilege';
 END
 $$;
+
+CREATE FUNCTION {schema}.audit_guard_head() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    gate text;
+    declared jsonb;
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        RAISE EXCEPTION 'audit heads are never removed' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF NEW.tenant IS DISTINCT FROM OLD.tenant OR NEW.seq < OLD.seq THEN
+        RAISE EXCEPTION 'audit heads only move forward' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF NEW.anchor_seq IS NOT DISTINCT FROM OLD.anchor_seq
+        AND NEW.anchor_hash IS NOT DISTINCT FROM OLD.anchor_hash
+    THEN
+        RETURN NEW;
+    END IF;
+    -- An empty trail takes its starting point from the first record imported into it.
+    IF OLD.seq = 0 AND OLD.anchor_seq = 0 THEN
+        RETURN NEW;
+    END IF;
+    gate := current_setting('{PURGE_GATE}', true);
+    IF gate IS NOT NULL AND gate <> '' THEN
+        declared := gate::jsonb;
+        IF declared ->> 'schema' = TG_TABLE_SCHEMA
+            AND declared ->> 'tenant' = OLD.tenant
+            AND NEW.anchor_seq = (declared ->> 'through')::bigint
+            AND NEW.anchor_seq > OLD.anchor_seq
+        THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    RAISE EXCEPTION 'audit chain anchors only move through a purge'
+        USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+CREATE TRIGGER audit_heads_guard BEFORE UPDATE OR DELETE ON {heads}
+    FOR EACH ROW EXECUTE FUNCTION {schema}.audit_guard_head();
+CREATE TRIGGER audit_heads_no_truncate BEFORE TRUNCATE ON {heads}
+    FOR EACH STATEMENT EXECUTE FUNCTION {schema}.audit_reject_change();
 "#
     )
 }
