@@ -258,16 +258,31 @@ impl<'r> Params<'r> {
     }
 }
 
-/// Writes rows and their entity mentions (each entity once per record, whatever its roles).
-pub(crate) fn write_rows(tx: &mut impl GenericClient, t: &Tables, rows: &[Row<'_>]) -> Result<()> {
-    let params: Vec<Params<'_>> = rows.iter().map(Params::of).collect();
-    let mut mentions: BTreeSet<(&str, String, &str, i64)> = BTreeSet::new();
-    for (row, p) in rows.iter().zip(&params) {
+/// Writes `count` rows and their entity mentions (each entity once per record, whatever its
+/// roles) and returns their receipts.
+///
+/// The rows come from an iterator so that a large batch is sealed (hashed, its JSON written)
+/// while the server already ingests the rows before it: the client's work overlaps the
+/// server's instead of preceding it.
+pub(crate) fn write_rows<'a>(
+    tx: &mut impl GenericClient,
+    t: &Tables,
+    count: usize,
+    rows: impl Iterator<Item = Result<Row<'a>>>,
+) -> Result<Vec<Receipt>> {
+    let mut receipts = Vec::with_capacity(count);
+    let mut mentions: Vec<(&'a str, &'a str, &'a str, i64)> = Vec::with_capacity(count * 2);
+    let mut note = |row: &Row<'a>| {
         for m in row.event.mentions() {
-            mentions.insert((p.tenant, m.kind.as_str().to_owned(), m.id.as_str(), p.seq));
+            mentions.push((
+                row.tenant.as_str(),
+                m.kind.as_str(),
+                m.id.as_str(),
+                row.seq as i64,
+            ));
         }
-    }
-    if rows.len() >= COPY_FROM {
+    };
+    if count >= COPY_FROM {
         let sink = tx
             .copy_in(&format!(
                 "COPY {} ({RECORD_COLUMNS}) FROM STDIN BINARY",
@@ -275,10 +290,33 @@ pub(crate) fn write_rows(tx: &mut impl GenericClient, t: &Tables, rows: &[Row<'_
             ))
             .map_err(pg_error)?;
         let mut w = BinaryCopyInWriter::new(sink, RECORD_TYPES);
-        for p in &params {
-            w.write(&p.sql()).map_err(pg_error)?;
+        for row in rows {
+            let row = row?;
+            w.write(&Params::of(&row).sql()).map_err(pg_error)?;
+            note(&row);
+            receipts.push(row.receipt());
         }
         w.finish().map_err(pg_error)?;
+    } else {
+        let insert = tx
+            .prepare(&format!(
+                "INSERT INTO {} ({RECORD_COLUMNS}) VALUES \
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+                t.records
+            ))
+            .map_err(pg_error)?;
+        for row in rows {
+            let row = row?;
+            tx.execute(&insert, &Params::of(&row).sql())
+                .map_err(pg_error)?;
+            note(&row);
+            receipts.push(row.receipt());
+        }
+    }
+    // Sorted, the mentions go into their primary key's B-tree in key order.
+    mentions.sort_unstable();
+    mentions.dedup();
+    if count >= COPY_FROM {
         let sink = tx
             .copy_in(&format!(
                 "COPY {} (tenant, kind, entity_id, seq) FROM STDIN BINARY",
@@ -291,39 +329,27 @@ pub(crate) fn write_rows(tx: &mut impl GenericClient, t: &Tables, rows: &[Row<'_
             w.write(&[tenant, kind, id, seq]).map_err(pg_error)?;
         }
         w.finish().map_err(pg_error)?;
-    } else {
-        let insert = tx
-            .prepare(&format!(
-                "INSERT INTO {} ({RECORD_COLUMNS}) VALUES \
-                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
-                t.records
-            ))
-            .map_err(pg_error)?;
-        for p in &params {
-            tx.execute(&insert, &p.sql()).map_err(pg_error)?;
-        }
-        if !mentions.is_empty() {
-            let (tenants, kinds, ids, seqs): (Vec<&str>, Vec<&str>, Vec<&str>, Vec<i64>) = mentions
-                .iter()
-                .fold(Default::default(), |mut acc, (t, k, i, s)| {
-                    acc.0.push(t);
-                    acc.1.push(k);
-                    acc.2.push(i);
-                    acc.3.push(*s);
-                    acc
-                });
-            tx.execute(
-                &format!(
-                    "INSERT INTO {} (tenant, kind, entity_id, seq) \
-                     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])",
-                    t.mentions
-                ),
-                &[&tenants, &kinds, &ids, &seqs],
-            )
-            .map_err(pg_error)?;
-        }
+    } else if !mentions.is_empty() {
+        let (tenants, kinds, ids, seqs): (Vec<&str>, Vec<&str>, Vec<&str>, Vec<i64>) = mentions
+            .iter()
+            .fold(Default::default(), |mut acc, (t, k, i, s)| {
+                acc.0.push(t);
+                acc.1.push(k);
+                acc.2.push(i);
+                acc.3.push(*s);
+                acc
+            });
+        tx.execute(
+            &format!(
+                "INSERT INTO {} (tenant, kind, entity_id, seq) \
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])",
+                t.mentions
+            ),
+            &[&tenants, &kinds, &ids, &seqs],
+        )
+        .map_err(pg_error)?;
     }
-    Ok(())
+    Ok(receipts)
 }
 
 /// Moves head rows forward to the last record written per tenant.
@@ -371,25 +397,22 @@ pub(crate) fn append_prepared(
         return Ok(batches.iter().map(|_| Vec::new()).collect());
     }
     let mut heads = lock_heads(tx, t, &tenants)?;
-    let mut rows = Vec::new();
-    let mut sizes = Vec::with_capacity(batches.len());
-    for batch in batches {
-        sizes.push(batch.len());
-        for p in batch.iter() {
-            let h = heads
-                .get_mut(&p.tenant)
-                .ok_or_else(|| Error::store("postgres", "a locked head row went missing"))?;
-            let row = Row::prepared(p, algorithm, h.head.seq + 1, h.head.hash);
-            h.head = Head {
-                seq: row.seq,
-                hash: row.hash,
-            };
-            rows.push(row);
-        }
-    }
-    write_rows(tx, t, &rows)?;
+    let sizes: Vec<usize> = batches.iter().map(|b| b.len()).collect();
+    let count = sizes.iter().sum();
+    let rows = batches.iter().flat_map(|b| b.iter()).map(|p| {
+        let h = heads
+            .get_mut(&p.tenant)
+            .ok_or_else(|| Error::store("postgres", "a locked head row went missing"))?;
+        let row = Row::prepared(p, algorithm, h.head.seq + 1, h.head.hash);
+        h.head = Head {
+            seq: row.seq,
+            hash: row.hash,
+        };
+        Ok(row)
+    });
+    let receipts = write_rows(tx, t, count, rows)?;
     update_heads(tx, t, &heads)?;
-    let mut receipts = rows.iter().map(Row::receipt);
+    let mut receipts = receipts.into_iter();
     Ok(sizes
         .into_iter()
         .map(|n| receipts.by_ref().take(n).collect())
@@ -426,8 +449,12 @@ pub(crate) fn append_sealed(
             hash: r.hash,
         };
     }
-    let rows: Vec<Row<'_>> = records.iter().map(Row::sealed).collect();
-    write_rows(tx, t, &rows)?;
+    let receipts = write_rows(
+        tx,
+        t,
+        records.len(),
+        records.iter().map(|r| Ok(Row::sealed(r))),
+    )?;
     update_heads(tx, t, &heads)?;
-    Ok(rows.iter().map(Row::receipt).collect())
+    Ok(receipts)
 }
