@@ -162,35 +162,43 @@ impl EntityKind {
 
     /// Parses a wire name; names that are not built in become [`EntityKind::Other`].
     pub fn parse(s: &str) -> Self {
-        match s {
+        Self::builtin(s).unwrap_or_else(|| EntityKind::Other(s.to_owned()))
+    }
+
+    /// The built-in kind with this wire name, if any.
+    fn builtin(name: &str) -> Option<Self> {
+        Some(match name {
             "user" => EntityKind::User,
             "group" => EntityKind::Group,
             "application" => EntityKind::Application,
             "workspace" => EntityKind::Workspace,
             "permission_group" => EntityKind::PermissionGroup,
-            other => EntityKind::Other(other.to_owned()),
+            _ => return None,
+        })
+    }
+
+    /// The variant's place in the enum: built-in kinds sort in this order, before the others.
+    fn rank(&self) -> u8 {
+        match self {
+            EntityKind::User => 0,
+            EntityKind::Group => 1,
+            EntityKind::Application => 2,
+            EntityKind::Workspace => 3,
+            EntityKind::PermissionGroup => 4,
+            EntityKind::Other(_) => 5,
         }
     }
-}
 
-impl EntityKind {
-    /// What equality, order and hashing look at: a built-in kind's place in the enum (so
-    /// built-in kinds keep their order), then the name of any other kind.
+    /// What equality, order and hashing look at: the kind a wire name stands for (so a
+    /// built-in name spelt as [`EntityKind::Other`] is that built-in kind), then the name of
+    /// any other kind.
     fn identity(&self) -> (u8, &str) {
         match self {
-            EntityKind::User => (0, ""),
-            EntityKind::Group => (1, ""),
-            EntityKind::Application => (2, ""),
-            EntityKind::Workspace => (3, ""),
-            EntityKind::PermissionGroup => (4, ""),
-            EntityKind::Other(s) => match s.as_str() {
-                "user" => (0, ""),
-                "group" => (1, ""),
-                "application" => (2, ""),
-                "workspace" => (3, ""),
-                "permission_group" => (4, ""),
-                other => (5, other),
+            EntityKind::Other(s) => match Self::builtin(s) {
+                Some(kind) => (kind.rank(), ""),
+                None => (self.rank(), s),
             },
+            kind => (kind.rank(), ""),
         }
     }
 }

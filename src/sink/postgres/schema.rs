@@ -134,7 +134,8 @@ INSERT INTO {meta} (key, value) VALUES ('format', 'audit-log');
 /// always. `set_config(.., true)` makes the declaration end with the transaction at the
 /// latest; the purge clears it as soon as its deletes and its anchor move are done.
 ///
-/// The same declaration is the only way a tenant's anchor moves once it has records (to the
+/// `audit_purge_through` reads the declaration for both triggers. The same declaration is
+/// the only way a tenant's anchor moves once it has records (to the
 /// declared seq, forward), and a head row never moves back, so a role that may update heads
 /// (every appender) cannot hide a removed prefix by moving the anchor.
 fn migrate_v1_to_v2(t: &Tables) -> String {
@@ -142,22 +143,29 @@ fn migrate_v1_to_v2(t: &Tables) -> String {
     let heads = &t.heads;
     format!(
         r#"
-CREATE OR REPLACE FUNCTION {schema}.audit_reject_change() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION {schema}.audit_purge_through(in_schema text, in_tenant text) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    gate text;
+    gate text := current_setting('{PURGE_GATE}', true);
     declared jsonb;
 BEGIN
-    IF TG_OP = 'DELETE' THEN
-        gate := current_setting('{PURGE_GATE}', true);
-        IF gate IS NOT NULL AND gate <> '' THEN
-            declared := gate::jsonb;
-            IF declared ->> 'schema' = TG_TABLE_SCHEMA
-                AND declared ->> 'tenant' = OLD.tenant
-                AND OLD.seq <= (declared ->> 'through')::bigint
-            THEN
-                RETURN OLD;
-            END IF;
-        END IF;
+    IF gate IS NULL OR gate = '' THEN
+        RETURN NULL;
+    END IF;
+    declared := gate::jsonb;
+    IF declared ->> 'schema' = in_schema AND declared ->> 'tenant' = in_tenant THEN
+        RETURN (declared ->> 'through')::bigint;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION {schema}.audit_reject_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE'
+        AND OLD.seq <= {schema}.audit_purge_through(TG_TABLE_SCHEMA, OLD.tenant)
+    THEN
+        RETURN OLD;
     END IF;
     RAISE EXCEPTION 'audit records are append-only: % on % refused', TG_OP, TG_TABLE_NAME
         USING ERRCODE = 'insufficient_privilege';
@@ -165,9 +173,6 @@ END
 $$;
 
 CREATE FUNCTION {schema}.audit_guard_head() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    gate text;
-    declared jsonb;
 BEGIN
     IF TG_OP = 'DELETE' THEN
         RAISE EXCEPTION 'audit heads are never removed' USING ERRCODE = 'insufficient_privilege';
@@ -184,16 +189,10 @@ BEGIN
     IF OLD.seq = 0 AND OLD.anchor_seq = 0 THEN
         RETURN NEW;
     END IF;
-    gate := current_setting('{PURGE_GATE}', true);
-    IF gate IS NOT NULL AND gate <> '' THEN
-        declared := gate::jsonb;
-        IF declared ->> 'schema' = TG_TABLE_SCHEMA
-            AND declared ->> 'tenant' = OLD.tenant
-            AND NEW.anchor_seq = (declared ->> 'through')::bigint
-            AND NEW.anchor_seq > OLD.anchor_seq
-        THEN
-            RETURN NEW;
-        END IF;
+    IF NEW.anchor_seq = {schema}.audit_purge_through(TG_TABLE_SCHEMA, OLD.tenant)
+        AND NEW.anchor_seq > OLD.anchor_seq
+    THEN
+        RETURN NEW;
     END IF;
     RAISE EXCEPTION 'audit chain anchors only move through a purge'
         USING ERRCODE = 'insufficient_privilege';
