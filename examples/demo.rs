@@ -15,13 +15,13 @@ use std::sync::Arc;
 use audit_log::export::manifest_path;
 use audit_log::{
     Actor, AuditLog, AuditStore, AuditStoreExt, Context, CsvExport, EntityKey, EntityRef, Event,
-    FieldChange, ManualClock, Outcome, PermissionGroupRef, Query, Scope, SqliteSink, UserChange,
+    FieldChange, ManualClock, Outcome, PermissionGroupRef, Query, Scope, SqliteSink, Store, UserChange,
     UserCreated,
 };
 use chrono::{Duration, TimeZone, Utc};
 
 /// The store named on the command line: a SQLite file by default, or a PostgreSQL URL.
-fn open_store() -> Result<(Arc<dyn AuditStore>, PathBuf), Box<dyn std::error::Error>> {
+fn open_store() -> Result<(Arc<dyn Store>, PathBuf), Box<dyn std::error::Error>> {
     let arg = std::env::args().nth(1);
     if let Some(url) = arg.as_deref().filter(|a| a.starts_with("postgres")) {
         #[cfg(feature = "postgres")]
@@ -52,7 +52,7 @@ fn open_store() -> Result<(Arc<dyn AuditStore>, PathBuf), Box<dyn std::error::Er
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (store, stem) = open_store()?;
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 8, 55, 0).unwrap());
-    let log = AuditLog::builder_arc(store.clone())
+    let log = AuditLog::builder(store.clone())
         .clock(clock.clone())
         .build();
 

@@ -835,7 +835,7 @@ mod tests {
     use serde_json::{json, Value};
 
     use super::*;
-    use crate::chain::Canonical;
+    use crate::canonical::Canonical;
 
     fn direct<T: Serialize + ?Sized>(v: &T) -> Result<(Vec<u8>, String)> {
         let mut bytes = Vec::new();

@@ -85,11 +85,13 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+mod canonical;
 pub mod chain;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 #[cfg(feature = "sqlite")]
 pub mod cookbook;
+mod digest;
 mod encode;
 mod error;
 pub mod event;
@@ -97,10 +99,14 @@ pub mod export;
 pub mod history;
 mod limits;
 mod log;
+mod prepare;
+mod purge;
 mod query;
 mod record;
 mod redact;
 mod sink;
+mod store_ext;
+mod verify;
 
 pub use chain::{ChainAlgorithm, Checkpoint, Digest, VerifyReport};
 pub use error::{BoxError, Error, Result};
@@ -120,10 +126,11 @@ pub use history::{
     Access, AccessFilter, AccessPath, BlameEntry, EntityDiff, History, Point, State,
 };
 pub use limits::Limits;
-pub use log::{AuditLog, AuditLogBuilder, Clock, Entry, ManualClock, ScopedLog, SystemClock};
+pub use log::{AuditLog, AuditLogBuilder, ScopedLog};
+pub use prepare::{Clock, Entry, ManualClock, Preparer, SystemClock};
 pub use query::{EventPattern, Order, Query};
 pub use record::{
-    Actor, ActorKind, Context, Head, Outcome, Receipt, Record, TenantId, SCHEMA_VERSION,
+    Actor, ActorKind, Context, Head, Outcome, Receipt, Record, TenantId, RECORD_FORMAT_VERSION,
 };
 pub use redact::RedactionPolicy;
 /// The `rusqlite` this crate links, for [`SqliteSink::append_in`] and
@@ -132,11 +139,14 @@ pub use redact::RedactionPolicy;
 pub use rusqlite;
 #[cfg(feature = "postgres")]
 pub use sink::postgres::{self, PgPool, PostgresOptions, PostgresSink};
+#[cfg(feature = "sqlite")]
+pub use sink::sqlite;
+pub use purge::RetentionExt;
 pub use sink::{
-    check_continuation, AuditSink, AuditStore, AuditStoreExt, MemorySink, Page, PreparedRecord,
-    RecordStream,
+    check_continuation, AuditSink, AuditStore, MemorySink, PreparedRecord, PurgePlan, PurgePoint,
+    PurgeReport, RecordStream, Retention, SealedSink, Store,
 };
+pub use store_ext::{AuditStoreExt, Page};
 #[cfg(feature = "sqlite")]
 pub use sink::{Durability, SqliteOptions, SqliteSink};
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub use sink::{PurgePoint, PurgeReport};
+

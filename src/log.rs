@@ -1,163 +1,62 @@
 //! `AuditLog`: the front door hosts call at every administrative change.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-use uuid::Uuid;
-
-use crate::chain::encode_body;
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::limits::Limits;
+use crate::prepare::{Clock, Entry, Preparer};
 use crate::query::Query;
-use crate::record::{
-    truncate_to_micros, Actor, Context, Outcome, Receipt, TenantId, SCHEMA_VERSION,
-};
+use crate::record::{Actor, Context, Outcome, Receipt, TenantId};
 use crate::redact::RedactionPolicy;
 use crate::sink::{AuditSink, PreparedRecord};
 
-/// Where the log's timestamps come from. Inject one in tests to control time.
-pub trait Clock: Send + Sync + fmt::Debug + 'static {
-    /// The current time.
-    fn now(&self) -> DateTime<Utc>;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
-
-/// A clock that only moves when told to; clones share the time.
-///
-/// ```
-/// use audit_log::{Clock, ManualClock};
-/// use chrono::{Duration, TimeZone, Utc};
-///
-/// let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).unwrap());
-/// clock.advance(Duration::minutes(5));
-/// assert_eq!(clock.now(), Utc.with_ymd_and_hms(2026, 1, 1, 9, 5, 0).unwrap());
-/// ```
-#[derive(Debug, Clone)]
-pub struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
-
-impl ManualClock {
-    /// A clock showing `t`.
-    pub fn new(t: DateTime<Utc>) -> Self {
-        ManualClock(Arc::new(Mutex::new(t)))
-    }
-
-    /// Sets the time.
-    pub fn set(&self, t: DateTime<Utc>) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = t;
-    }
-
-    /// Moves the time forward (or back, with a negative duration).
-    pub fn advance(&self, d: chrono::Duration) {
-        let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        *t += d;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// One record to be: an event with its actor, outcome, context and tenant.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[must_use]
-pub struct Entry {
-    /// What happened.
-    pub event: Event,
-    /// Who did it.
-    pub actor: Actor,
-    /// Whether it succeeded (default: success).
-    pub outcome: Outcome,
-    /// Where from and why.
-    pub context: Context,
-    /// The tenant; `None` uses the log's default tenant.
-    pub tenant: Option<TenantId>,
-}
-
-impl Entry {
-    /// A successful `event` by `actor`, with an empty context, in the log's default tenant.
-    pub fn new(actor: Actor, event: impl Into<Event>) -> Self {
-        Entry {
-            event: event.into(),
-            actor,
-            outcome: Outcome::Success,
-            context: Context::default(),
-            tenant: None,
-        }
-    }
-
-    /// Sets the outcome.
-    pub fn outcome(mut self, outcome: Outcome) -> Self {
-        self.outcome = outcome;
-        self
-    }
-
-    /// Sets the context.
-    pub fn context(mut self, context: Context) -> Self {
-        self.context = context;
-        self
-    }
-
-    /// Sets the tenant.
-    pub fn tenant(mut self, tenant: impl Into<TenantId>) -> Self {
-        self.tenant = Some(tenant.into());
-        self
-    }
-}
-
-/// Builds an [`AuditLog`].
+/// Builds an [`AuditLog`]: a [`Preparer`] (clock, default tenant, redaction, limits) and the
+/// sink records go to.
 #[must_use]
 pub struct AuditLogBuilder {
     sink: Arc<dyn AuditSink>,
-    clock: Arc<dyn Clock>,
-    tenant: TenantId,
-    redaction: RedactionPolicy,
-    limits: Limits,
+    preparer: Preparer,
 }
 
 impl fmt::Debug for AuditLogBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuditLogBuilder")
             .field("sink", &self.sink)
-            .field("tenant", &self.tenant)
-            .finish_non_exhaustive()
+            .field("preparer", &self.preparer)
+            .finish()
     }
 }
 
 impl AuditLogBuilder {
-    /// Uses `clock` for timestamps (default: [`SystemClock`]).
+    /// Uses `clock` for timestamps (default: [`SystemClock`](crate::SystemClock)).
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+        self.preparer = self.preparer.clock(clock);
         self
     }
 
     /// Records into `tenant` when an entry names none (default: `"default"`).
     pub fn tenant(mut self, tenant: impl Into<TenantId>) -> Self {
-        self.tenant = tenant.into();
+        self.preparer = self.preparer.tenant(tenant);
         self
     }
 
     /// Uses this redaction policy (default: [`RedactionPolicy::default`]).
     pub fn redaction(mut self, policy: RedactionPolicy) -> Self {
-        self.redaction = policy;
+        self.preparer = self.preparer.redaction(policy);
         self
     }
 
     /// Uses these input limits (default: [`Limits::default`]).
     pub fn limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
+        self.preparer = self.preparer.limits(limits);
+        self
+    }
+
+    /// Uses `preparer` as it is (replacing what the methods above set).
+    pub fn preparer(mut self, preparer: Preparer) -> Self {
+        self.preparer = preparer;
         self
     }
 
@@ -166,10 +65,7 @@ impl AuditLogBuilder {
         AuditLog {
             inner: Arc::new(Inner {
                 sink: self.sink,
-                clock: self.clock,
-                tenant: self.tenant,
-                redaction: self.redaction,
-                limits: self.limits,
+                preparer: self.preparer,
             }),
         }
     }
@@ -177,18 +73,15 @@ impl AuditLogBuilder {
 
 struct Inner {
     sink: Arc<dyn AuditSink>,
-    clock: Arc<dyn Clock>,
-    tenant: TenantId,
-    redaction: RedactionPolicy,
-    limits: Limits,
+    preparer: Preparer,
 }
 
 /// The front door: records events into a store.
 ///
-/// Cheap to clone (an `Arc`), `Send + Sync`: build one at start-up and hand clones to every
-/// part of the host. Each call stamps the record (UUIDv7 id, time from the clock, tenant),
-/// applies the redaction policy, validates it against the limits and appends it; the store
-/// assigns its seq and chains it.
+/// A [`Preparer`] plus a sink. Cheap to clone (an `Arc`), `Send + Sync`: build one at
+/// start-up and hand clones to every part of the host. Each call stamps the record (UUIDv7
+/// id, time from the clock, tenant), applies the redaction policy, validates it against the
+/// limits and appends it; the store assigns its seq and chains it.
 ///
 /// ```
 /// use audit_log::{Actor, AuditLog, Context, EntityRef, Event, MemorySink, Scope, PermissionGroupRef};
@@ -215,33 +108,30 @@ impl fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuditLog")
             .field("sink", &self.inner.sink)
-            .field("tenant", &self.inner.tenant)
-            .field("clock", &self.inner.clock)
-            .field("redaction", &self.inner.redaction)
+            .field("preparer", &self.inner.preparer)
             .finish()
     }
 }
 
 impl AuditLog {
-    /// Starts building a log that appends to `sink`.
+    /// Starts building a log that appends to `sink` (any store, or an `Arc` of one).
     pub fn builder(sink: impl AuditSink) -> AuditLogBuilder {
-        Self::builder_arc(Arc::new(sink))
-    }
-
-    /// Starts building a log over a sink that is already shared.
-    pub fn builder_arc(sink: Arc<dyn AuditSink>) -> AuditLogBuilder {
         AuditLogBuilder {
-            sink,
-            clock: Arc::new(SystemClock),
-            tenant: TenantId::default(),
-            redaction: RedactionPolicy::default(),
-            limits: Limits::default(),
+            sink: Arc::new(sink),
+            preparer: Preparer::default(),
         }
     }
 
     /// The tenant used when an entry names none.
     pub fn default_tenant(&self) -> &TenantId {
-        &self.inner.tenant
+        self.inner.preparer.default_tenant()
+    }
+
+    /// The preparer that stamps, redacts, checks and encodes this log's records: hand it to
+    /// code that appends in its own way (a host transaction, a retention purge), so those
+    /// records get this log's clock, tenant, redaction and limits.
+    pub fn preparer(&self) -> &Preparer {
+        &self.inner.preparer
     }
 
     /// The sink records go to.
@@ -254,7 +144,7 @@ impl AuditLog {
         if query.tenant.is_some() {
             query
         } else {
-            query.tenant(self.inner.tenant.clone())
+            query.tenant(self.default_tenant().clone())
         }
     }
 
@@ -272,7 +162,12 @@ impl AuditLog {
     /// # Errors
     /// As [`AuditLog::record`].
     pub fn record_entry(&self, entry: Entry) -> Result<Receipt> {
-        let prepared = self.prepare(entry)?;
+        let prepared = self.inner.preparer.prepare(entry)?;
+        self.append_one(prepared)
+    }
+
+    /// Appends one record prepared by this crate (a host's entry, or `audit.exported`).
+    pub(crate) fn append_one(&self, prepared: PreparedRecord) -> Result<Receipt> {
         let mut receipts = self.inner.sink.append(vec![prepared])?;
         receipts
             .pop()
@@ -285,103 +180,27 @@ impl AuditLog {
     /// As [`AuditLog::record`]; an invalid entry anywhere in the batch fails the whole batch
     /// before anything is written, and its field path starts with `batch[i]`.
     pub fn record_batch(&self, entries: impl IntoIterator<Item = Entry>) -> Result<Vec<Receipt>> {
-        let prepared = self.prepare_batch(entries)?;
+        let prepared = self.inner.preparer.prepare_batch(entries)?;
         self.inner.sink.append(prepared)
     }
 
-    /// Stamps, redacts, validates and encodes an entry without appending it: for stores that
-    /// append inside a host's own transaction.
+    /// [`Preparer::prepare`] with this log's preparer.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] naming the field.
+    /// As [`Preparer::prepare`].
     pub fn prepare(&self, entry: Entry) -> Result<PreparedRecord> {
-        self.prepare_checked(entry, true)
+        self.inner.preparer.prepare(entry)
     }
 
-    /// [`prepare`](Self::prepare) for a record a store writes about itself (`audit.purged`),
-    /// which hosts may not record: the envelope is checked, the event's origin is not.
-    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
-    pub(crate) fn prepare_store_event(&self, entry: Entry) -> Result<PreparedRecord> {
-        self.prepare_checked(entry, false)
-    }
-
-    fn prepare_checked(&self, entry: Entry, host_event: bool) -> Result<PreparedRecord> {
-        let Inner {
-            clock,
-            tenant: default_tenant,
-            redaction,
-            limits,
-            ..
-        } = &*self.inner;
-        let Entry {
-            mut event,
-            actor,
-            outcome,
-            context,
-            tenant,
-        } = entry;
-        let tenant = tenant.unwrap_or_else(|| default_tenant.clone());
-        limits.check_tenant(&tenant)?;
-        limits.check_actor(&actor)?;
-        limits.check_context(&context)?;
-        if host_event {
-            limits.check_event(&event)?;
-        }
-        redaction.apply(&mut event);
-
-        let occurred_at = truncate_to_micros(clock.now());
-        let micros = occurred_at.timestamp_micros();
-        let id = new_v7(occurred_at);
-        let body = encode_body(
-            &tenant,
-            &id,
-            micros,
-            &actor,
-            outcome,
-            &context,
-            SCHEMA_VERSION,
-            &event,
-        );
-        limits.check_size(body.len())?;
-        Ok(PreparedRecord {
-            id,
-            occurred_at,
-            tenant,
-            actor,
-            event,
-            event_value: OnceLock::new(),
-            outcome,
-            context,
-            schema_version: SCHEMA_VERSION,
-            body,
-        })
-    }
-
-    /// [`prepare`](Self::prepare) for a batch.
+    /// [`Preparer::prepare_batch`] with this log's preparer.
     ///
     /// # Errors
-    /// As [`AuditLog::record_batch`].
+    /// As [`Preparer::prepare_batch`].
     pub fn prepare_batch(
         &self,
         entries: impl IntoIterator<Item = Entry>,
     ) -> Result<Vec<PreparedRecord>> {
-        let mut out = Vec::new();
-        for (i, entry) in entries.into_iter().enumerate() {
-            if i >= self.inner.limits.max_batch {
-                return Err(Error::invalid(
-                    "batch",
-                    format!("more than {} entries", self.inner.limits.max_batch),
-                ));
-            }
-            out.push(self.prepare(entry).map_err(|e| match e {
-                Error::InvalidInput { field, reason } => Error::InvalidInput {
-                    field: format!("batch[{i}].{field}"),
-                    reason,
-                },
-                other => other,
-            })?);
-        }
-        Ok(out)
+        self.inner.preparer.prepare_batch(entries)
     }
 
     /// A handle that records as `actor`, for one request or job.
@@ -393,13 +212,6 @@ impl AuditLog {
             tenant: None,
         }
     }
-}
-
-/// A UUIDv7 from the log's clock, so ids sort with `occurred_at` even under a test clock.
-fn new_v7(t: DateTime<Utc>) -> Uuid {
-    let secs = u64::try_from(t.timestamp()).unwrap_or(0);
-    let ts = uuid::Timestamp::from_unix(uuid::NoContext, secs, t.timestamp_subsec_nanos());
-    Uuid::new_v7(ts)
 }
 
 /// An [`AuditLog`] with an actor, a context and optionally a tenant fixed: what a request
@@ -473,6 +285,7 @@ impl ScopedLog {
 mod tests {
     use super::*;
     use crate::{AuditStore, EntityRef, MemorySink};
+    use crate::prepare::Entry;
 
     #[test]
     fn log_is_send_sync_and_cheap_to_clone() {
@@ -497,22 +310,5 @@ mod tests {
             "invalid batch[1].event.user.id: must not be empty"
         );
         assert_eq!(sink.head(&TenantId::default()).unwrap(), None);
-    }
-
-    #[test]
-    fn the_clock_stamps_records_to_the_microsecond() {
-        use chrono::TimeZone;
-        let t = Utc.timestamp_opt(1_800_000_000, 123_456_789).unwrap();
-        let sink = MemorySink::new();
-        let log = AuditLog::builder(sink.clone())
-            .clock(ManualClock::new(t))
-            .build();
-        log.record(&Actor::system(), Event::user_deleted(EntityRef::id_only(1)))
-            .unwrap();
-        let r = &sink.records()[0];
-        assert_eq!(r.occurred_at.timestamp_subsec_nanos(), 123_456_000);
-        let (secs, _) = r.id.get_timestamp().unwrap().to_unix();
-        assert_eq!(secs, 1_800_000_000);
-        assert_eq!(r.id.get_version_num(), 7);
     }
 }

@@ -1,7 +1,11 @@
 //! `Query`: which records to read, in which order.
 //!
 //! Every filter is optional; filters combine with AND, values within one filter (several
-//! actors, several event patterns) with OR. A query always reads one tenant's trail.
+//! actors, several event patterns, several request ids) with OR. A query always reads one
+//! tenant's trail: the one it names, or `"default"` ([`TenantId::default`]) when it names
+//! none — a multi-tenant host sets it on every query ([`Query::for_tenant`]), or builds its
+//! queries through [`AuditLog::query`](crate::AuditLog::query), which fills in the log's
+//! tenant.
 //!
 //! ```
 //! use audit_log::{EntityKey, Outcome, Query};
@@ -19,6 +23,8 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use std::net::IpAddr;
 
 use crate::event::EntityKey;
 use crate::record::{Outcome, Record, TenantId};
@@ -103,14 +109,19 @@ impl<'de> Deserialize<'de> for EventPattern {
 /// Which records to read. Build with the methods; read with
 /// [`AuditStore::query`](crate::AuditStore::query).
 ///
+/// The fields can be read; a query is made with [`Query::new`] or [`Query::for_tenant`] and
+/// the builder methods (the struct is `#[non_exhaustive]`, so a new filter is not a breaking
+/// change).
+///
 /// Serializes to a JSON object holding only the filters that are set (what an export
 /// manifest records).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 #[must_use]
 pub struct Query {
-    /// The tenant; `None` means [`TenantId::default()`] at the store, or the log's default
-    /// tenant through [`AuditLog::query`](crate::AuditLog::query).
+    /// The tenant; `None` means [`TenantId::default()`] (`"default"`) at the store, or the
+    /// log's default tenant through [`AuditLog::query`](crate::AuditLog::query).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant: Option<TenantId>,
     /// Records at or after this time.
@@ -131,6 +142,15 @@ pub struct Query {
     /// Records with this outcome.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
+    /// Records whose context carries any of these request ids (empty: any).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub request_ids: Vec<String>,
+    /// Records whose context carries any of these correlation ids (empty: any).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub correlation_ids: Vec<String>,
+    /// Records made from any of these client IP addresses (empty: any).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ips: Vec<IpAddr>,
     /// Cursor: records after this seq in the query's order (greater when ascending, smaller
     /// when descending).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -147,7 +167,8 @@ pub struct Query {
 }
 
 impl Query {
-    /// Everything in the default tenant, oldest first.
+    /// Everything in the tenant `"default"`, oldest first (a multi-tenant host uses
+    /// [`Query::for_tenant`] instead).
     pub fn new() -> Self {
         Self::default()
     }
@@ -199,6 +220,25 @@ impl Query {
     /// Records with this outcome.
     pub fn outcome(mut self, outcome: Outcome) -> Self {
         self.outcome = Some(outcome);
+        self
+    }
+
+    /// Adds a request id (records carrying any of the ids added match): every record of
+    /// one request.
+    pub fn request_id(mut self, id: impl Into<String>) -> Self {
+        self.request_ids.push(id.into());
+        self
+    }
+
+    /// Adds a correlation id (records carrying any of the ids added match).
+    pub fn correlation_id(mut self, id: impl Into<String>) -> Self {
+        self.correlation_ids.push(id.into());
+        self
+    }
+
+    /// Adds a client IP address (records made from any of the addresses added match).
+    pub fn ip(mut self, ip: IpAddr) -> Self {
+        self.ips.push(ip);
         self
     }
 
@@ -258,7 +298,16 @@ impl Query {
             && (self.events.is_empty() || self.events.iter().any(|p| p.matches(r.event.name())))
             && self.entity.as_ref().is_none_or(|k| r.event.names(k))
             && self.outcome.is_none_or(|o| o == r.outcome)
+            && any_of(&self.request_ids, r.context.request_id.as_ref())
+            && any_of(&self.correlation_ids, r.context.correlation_id.as_ref())
+            && any_of(&self.ips, r.context.ip.as_ref())
     }
+}
+
+/// A filter of several values: empty matches anything, otherwise the record's value must be
+/// one of them.
+fn any_of<T: PartialEq>(wanted: &[T], value: Option<&T>) -> bool {
+    wanted.is_empty() || value.is_some_and(|v| wanted.contains(v))
 }
 
 #[cfg(test)]

@@ -40,7 +40,7 @@ use std::sync::Arc;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 
-use crate::chain::Canonical;
+use crate::canonical::Canonical;
 use crate::event::{Attributes, Event, FieldChange, FieldValue, UserChange};
 
 const SECRET_WORDS: &[&str] = &[

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use audit_log::conformance::{self, Harness, Tamper};
-use audit_log::{
+use audit_log::{Preparer, RetentionExt, 
     chain, Actor, AuditLog, AuditSink, AuditStore, AuditStoreExt, ChainAlgorithm, EntityKey,
     EntityRef, Entry, Error, Event, PostgresOptions, PostgresSink, PurgePoint, Query, TenantId,
 };
@@ -190,27 +190,8 @@ fn the_records_table_rejects_update_delete_and_truncate() {
     assert!(store.verify(&TenantId::default()).unwrap().is_intact());
 }
 
-/// A sink that is never written: the tests only use its log to prepare records.
-#[derive(Debug)]
-struct MemorySinkless;
-
-impl AuditSink for MemorySinkless {
-    fn append(
-        &self,
-        _: Vec<audit_log::PreparedRecord>,
-    ) -> audit_log::Result<Vec<audit_log::Receipt>> {
-        Err(Error::NotSupported("prepare only".into()))
-    }
-    fn append_sealed(
-        &self,
-        _: Vec<audit_log::Record>,
-    ) -> audit_log::Result<Vec<audit_log::Receipt>> {
-        Err(Error::NotSupported("prepare only".into()))
-    }
-}
-
 fn prepare(events: Vec<Event>) -> Vec<audit_log::PreparedRecord> {
-    let log = AuditLog::builder(MemorySinkless).build();
+    let log = Preparer::new();
     log.prepare_batch(
         events
             .into_iter()
@@ -234,7 +215,7 @@ fn a_schema_from_a_newer_version_or_not_ours_is_refused() {
     match PostgresSink::connect_with(&url, PostgresOptions::new().schema(&s)) {
         Err(Error::SchemaTooNew {
             found: 99,
-            supported: audit_log::postgres::SCHEMA_VERSION,
+            supported: audit_log::postgres::STORE_SCHEMA_VERSION,
         }) => {}
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
@@ -271,7 +252,7 @@ fn entity_actor_time_and_event_queries_use_an_index() {
     let store = schemas.sink("plan");
     let actors = ["root", "bob", "carol", "sync"];
     for chunk in 0..10 {
-        let log = AuditLog::builder(MemorySinkless).build();
+        let log = Preparer::new();
         let entries = (0..2000u64).map(|i| {
             let n = chunk * 2000 + i;
             Entry::new(
@@ -299,17 +280,7 @@ fn entity_actor_time_and_event_queries_use_an_index() {
         ),
         ("event", Query::new().event("group.*")),
     ] {
-        let (sql, params) = store.query_sql(&q).unwrap();
-        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = params
-            .iter()
-            .map(|p| p.as_ref() as &(dyn postgres::types::ToSql + Sync))
-            .collect();
-        let plan: Vec<String> = c
-            .query(&format!("EXPLAIN {sql}"), &refs)
-            .unwrap()
-            .iter()
-            .map(|r| r.get::<_, String>(0))
-            .collect();
+        let plan = store.query_plan(&q).unwrap();
         let plan = plan.join("\n");
         assert!(
             plan.contains("Index"),
@@ -383,7 +354,7 @@ fn a_tenant_held_by_an_open_transaction_does_not_block_other_tenants() {
     let (done, finished) = std::sync::mpsc::channel();
     std::thread::scope(|scope| {
         scope.spawn(|| {
-            let log = AuditLog::builder(MemorySinkless).build();
+            let log = Preparer::new();
             let p = log
                 .prepare(Entry::new(Actor::system(), deleted(2)).tenant("other"))
                 .unwrap();
@@ -718,12 +689,9 @@ fn postgres_sink_passes_the_purge_checks() {
     let Some(url) = url("purge_conformance") else {
         return;
     };
-    conformance::purge::run_all(
-        &PgHarness {
-            schemas: Schemas::new(&url),
-        },
-        PostgresSink::purge,
-    );
+    conformance::purge::run_all(&PgHarness {
+        schemas: Schemas::new(&url),
+    });
 }
 
 /// The message of a refused statement, or a panic naming the statement that went through.
@@ -763,13 +731,14 @@ fn after_a_purge_update_delete_and_truncate_are_still_refused() {
         .unwrap();
     let report = store
         .purge(
+            &Preparer::new(),
             &tenant,
             PurgePoint::ThroughSeq(4),
             &Actor::service("retention"),
         )
         .unwrap();
     assert_eq!((report.removed, report.anchor.seq), (4, 4));
-    assert_eq!(meta_version(&mut admin(&url), &s), "2");
+    assert_eq!(meta_version(&mut admin(&url), &s), "3");
 
     // On a connection of the store's own pool (perhaps the one that purged): the gate did
     // not outlive the purge's transaction.
@@ -825,9 +794,7 @@ fn the_purge_gate_opens_only_the_declared_rows_for_one_transaction() {
         target
             .append(prepare((1..=5).map(deleted).collect()))
             .unwrap();
-        let log = AuditLog::builder(MemorySinkless)
-            .tenant(odd.clone())
-            .build();
+        let log = Preparer::new().tenant(odd.clone());
         let batch = (1..=5)
             .map(|i| {
                 log.prepare(Entry::new(Actor::service("test"), deleted(i)))
@@ -904,6 +871,7 @@ fn the_purge_gate_opens_only_the_declared_rows_for_one_transaction() {
     // And the store's own purge of that tenant leaves the others alone.
     let report = store
         .purge(
+            &Preparer::new(),
             &odd,
             PurgePoint::ThroughSeq(3),
             &Actor::service("retention"),
@@ -971,6 +939,7 @@ fn heads_never_move_back_and_anchors_move_only_through_a_purge() {
     // Appends, a purge and appends after it still move the head and the anchor as they should.
     let report = store
         .purge(
+            &Preparer::new(),
             &TenantId::default(),
             PurgePoint::ThroughSeq(2),
             &Actor::service("retention"),
@@ -1016,11 +985,12 @@ fn a_version_1_schema_is_migrated_and_can_then_be_purged() {
     tx.rollback().unwrap();
 
     let store = PostgresSink::connect_with(&url, PostgresOptions::new().schema(&s)).unwrap();
-    assert_eq!(meta_version(&mut c, &s), "2");
-    assert_eq!(audit_log::postgres::SCHEMA_VERSION, 2);
+    assert_eq!(meta_version(&mut c, &s), "3");
+    assert_eq!(audit_log::postgres::STORE_SCHEMA_VERSION, 3);
     let tenant = TenantId::default();
     let report = store
         .purge(
+            &Preparer::new(),
             &tenant,
             PurgePoint::ThroughSeq(5),
             &Actor::service("retention"),
@@ -1031,13 +1001,13 @@ fn a_version_1_schema_is_migrated_and_can_then_be_purged() {
     let v = store.verify(&tenant).unwrap();
     assert!(v.is_intact(), "{v}");
     assert_eq!(v.count, 4);
-    // Connecting again finds version 2 and changes nothing.
+    // Connecting again finds the current version and changes nothing.
     drop(store);
     let again = PostgresSink::connect_with(&url, PostgresOptions::new().schema(&s)).unwrap();
-    assert_eq!(meta_version(&mut c, &s), "2");
+    assert_eq!(meta_version(&mut c, &s), "3");
     assert_eq!(again.anchor(&tenant).unwrap(), report.anchor);
     assert!(matches!(
-        PostgresSink::install_schema_version(&mut c, &s, alg, 3),
+        PostgresSink::install_schema_version(&mut c, &s, alg, 4),
         Err(Error::InvalidInput { .. })
     ));
 }
@@ -1125,6 +1095,7 @@ fn only_a_role_granted_delete_can_purge_and_the_documented_grants_suffice() {
     as_app.append(prepare(vec![deleted(7)])).unwrap();
     let err = as_app
         .purge(
+            &Preparer::new(),
             &tenant,
             PurgePoint::ThroughSeq(3),
             &Actor::service("retention"),
@@ -1137,6 +1108,7 @@ fn only_a_role_granted_delete_can_purge_and_the_documented_grants_suffice() {
     let as_retention = connect(&retention);
     let report = as_retention
         .purge(
+            &Preparer::new(),
             &tenant,
             PurgePoint::ThroughSeq(3),
             &Actor::service("retention"),

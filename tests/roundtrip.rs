@@ -396,7 +396,7 @@ fn any_record() -> impl Strategy<Value = Record> {
                     event,
                     outcome,
                     context,
-                    schema_version: SCHEMA_VERSION,
+                    schema_version: RECORD_FORMAT_VERSION,
                     chain,
                     prev_hash: Digest(p),
                     hash: Digest(h),

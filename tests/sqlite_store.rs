@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use audit_log::chain::BreakReason;
 use audit_log::rusqlite::{params, Connection, TransactionBehavior};
-use audit_log::{
+use audit_log::{Preparer, RetentionExt, 
     Actor, AuditLog, AuditStore, AuditStoreExt, ChainAlgorithm, CustomEvent, EntityKey, EntityRef,
     Entry, Error, Event, ManualClock, PurgePoint, Query, SqliteOptions, SqliteSink, TenantId,
 };
@@ -119,7 +119,7 @@ fn a_store_from_a_newer_version_is_refused_and_left_alone() {
     drop(conn);
     for opts in [SqliteOptions::new(), SqliteOptions::new().read_only(true)] {
         match opts.open(&path) {
-            Err(Error::SchemaTooNew { found, supported }) => assert_eq!((found, supported), (7, 1)),
+            Err(Error::SchemaTooNew { found, supported }) => assert_eq!((found, supported), (7, 2)),
             other => panic!("expected SchemaTooNew, got {other:?}"),
         }
     }
@@ -140,7 +140,7 @@ fn the_schema_version_and_algorithm_are_kept() {
     let uv: u32 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(uv, 1);
+    assert_eq!(uv, 2);
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
@@ -637,6 +637,7 @@ fn purge_removes_a_prefix_records_itself_and_the_rest_verifies() {
     // Records are a minute apart from t0 + 1 min: before t0 + 10.5 min are seqs 1..=10.
     let report = store
         .purge(
+            &Preparer::new(),
             &tenant,
             PurgePoint::Before(t0() + Dur::seconds(630)),
             &retention,
@@ -668,12 +669,12 @@ fn purge_removes_a_prefix_records_itself_and_the_rest_verifies() {
 
     // Purging again to the same point removes and records nothing.
     let again = store
-        .purge(&tenant, PurgePoint::ThroughSeq(10), &retention)
+        .purge(&Preparer::new(), &tenant, PurgePoint::ThroughSeq(10), &retention)
         .unwrap();
     assert_eq!((again.removed, again.receipt), (0, None));
     // A point past the head is clamped to it; the trail then holds only the purge record.
     let all = store
-        .purge(&tenant, PurgePoint::ThroughSeq(1_000), &retention)
+        .purge(&Preparer::new(), &tenant, PurgePoint::ThroughSeq(1_000), &retention)
         .unwrap();
     assert_eq!((all.removed, all.anchor.seq), (11, 21));
     assert_eq!(seqs(&store, &Query::new()), vec![22]);

@@ -27,7 +27,7 @@ use audit_log::conformance::sample_events;
 use audit_log::event::EVENT_NAMES;
 use audit_log::{
     Actor, AuditExported, AuditPurged, ChainAlgorithm, Context, Digest, EntityRef, Event, Outcome,
-    PermissionGroupRef, Record, Scope, TenantId, SCHEMA_VERSION,
+    PermissionGroupRef, Record, Scope, TenantId, RECORD_FORMAT_VERSION,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{json, Value};
@@ -182,7 +182,7 @@ fn full_record() -> Record {
             .request_id("req-7f3a")
             .correlation_id("onboarding-42")
             .reason("ticket OPS-1234"),
-        schema_version: SCHEMA_VERSION,
+        schema_version: RECORD_FORMAT_VERSION,
         chain: ChainAlgorithm::Sha256,
         prev_hash: ChainAlgorithm::Sha256.link(2, &Digest::ZERO, b"the record before"),
         hash: Digest::ZERO,
@@ -305,7 +305,7 @@ fn minimal_record() -> Record {
         event: Event::user_deleted(EntityRef::new(42, "bob")),
         outcome: Outcome::Success,
         context: Context::new().reason("offboarding"),
-        schema_version: SCHEMA_VERSION,
+        schema_version: RECORD_FORMAT_VERSION,
         chain: ChainAlgorithm::Sha256,
         prev_hash: Digest::ZERO,
         hash: Digest::ZERO,

@@ -14,10 +14,11 @@ use crate::event::Event;
 use crate::export::{
     verify_export, Column, CsvExport, ExportProblem, Import, JsonlExport, Manifest, Progress,
 };
-use crate::log::Entry;
+use crate::prepare::Entry;
 use crate::query::Query;
 use crate::record::{Actor, Context, Outcome, Record, TenantId};
-use crate::sink::AuditStore;
+use super::Subject;
+
 
 /// Runs every export check, each on fresh stores.
 pub fn run_all<H: Harness>(h: &H) {
@@ -45,7 +46,7 @@ pub const TRICKY: &[&str] = &[
 /// Fills `store` with every sample event in tenants `default` and `acme`, with tricky text
 /// in names, reasons, user agents and payloads, and every outcome. Returns the records per
 /// tenant, oldest first.
-pub fn fill(store: &dyn AuditStore) -> Vec<(TenantId, Vec<Record>)> {
+pub fn fill(store: &dyn Subject) -> Vec<(TenantId, Vec<Record>)> {
     let (log, clock) = preparer();
     let mut entries = Vec::new();
     for round in 0..2 {
@@ -99,7 +100,7 @@ fn printable(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).collect()
 }
 
-fn jsonl(store: &dyn AuditStore, q: &Query) -> (Vec<u8>, Manifest) {
+fn jsonl(store: &dyn Subject, q: &Query) -> (Vec<u8>, Manifest) {
     let mut out = Vec::new();
     let m = JsonlExport::new()
         .write(store, q, &mut out)
@@ -110,7 +111,7 @@ fn jsonl(store: &dyn AuditStore, q: &Query) -> (Vec<u8>, Manifest) {
 /// A full JSON Lines export of each tenant verifies against its manifest, imports into
 /// `target` with every record identical, and the target's chain verifies with the same
 /// head; progress ends at the count.
-pub fn jsonl_round_trips_into_another_store(source: &dyn AuditStore, target: &dyn AuditStore) {
+pub fn jsonl_round_trips_into_another_store(source: &dyn Subject, target: &dyn Subject) {
     for (tenant, records) in fill(source) {
         let mut seen: Vec<Progress> = Vec::new();
         let mut file = Vec::new();
@@ -149,7 +150,7 @@ pub fn jsonl_round_trips_into_another_store(source: &dyn AuditStore, target: &dy
 /// Parsed back with the `csv` reader, every column of a CSV export holds what the record
 /// says; with formula escaping on, a cell differs from the raw export only by a leading `'`
 /// and only when it starts a formula.
-pub fn csv_columns_match_the_records(store: &dyn AuditStore) {
+pub fn csv_columns_match_the_records(store: &dyn Subject) {
     for (tenant, records) in fill(store) {
         let q = Query::for_tenant(tenant.clone());
         let mut raw = Vec::new();
@@ -276,7 +277,7 @@ fn check_cell(col: Column, cell: &str, r: &Record) {
 
 /// Full and filtered exports verify against their manifests; a changed byte, a dropped
 /// line, a reordered file or a manifest claiming another head is reported.
-pub fn manifests_verify_and_catch_changes(store: &dyn AuditStore) {
+pub fn manifests_verify_and_catch_changes(store: &dyn Subject) {
     let filled = fill(store);
     let (tenant, records) = &filled[1];
     let q = Query::for_tenant(tenant.clone());
@@ -402,7 +403,7 @@ fn sha256_hex(b: &[u8]) -> String {
 }
 
 /// Expects an import to fail naming `line` and to leave `target`'s trail as it was.
-fn refused(target: &dyn AuditStore, tenant: &TenantId, file: &[u8], line: u64, what: &str) {
+fn refused(target: &dyn Subject, tenant: &TenantId, file: &[u8], line: u64, what: &str) {
     let before = all(target, &Query::for_tenant(tenant.clone()));
     match Import::new()
         .chunk_size(3)
@@ -423,7 +424,7 @@ fn refused(target: &dyn AuditStore, tenant: &TenantId, file: &[u8], line: u64, w
 /// A truncated line, invalid JSON, an altered field, records out of order, an empty line, a
 /// file of another format and a file that diverges from the store's trail are each refused
 /// with the line named, and the target store is unchanged.
-pub fn import_refuses_broken_files(source: &dyn AuditStore, target: &dyn AuditStore) {
+pub fn import_refuses_broken_files(source: &dyn Subject, target: &dyn Subject) {
     let filled = fill(source);
     let (tenant, _) = &filled[1];
     let q = Query::for_tenant(tenant.clone());
@@ -499,8 +500,8 @@ pub fn import_refuses_broken_files(source: &dyn AuditStore, target: &dyn AuditSt
 /// An import into a store that already holds part of the file skips that part (after
 /// matching it) and appends the rest; importing the same file again changes nothing.
 pub fn import_resumes_and_skips_what_the_store_holds(
-    source: &dyn AuditStore,
-    target: &dyn AuditStore,
+    source: &dyn Subject,
+    target: &dyn Subject,
 ) {
     let filled = fill(source);
     let (tenant, records) = &filled[1];

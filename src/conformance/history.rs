@@ -8,10 +8,11 @@ use serde_json::json;
 use super::{append_one, prep, preparer, reseal, Harness};
 use crate::event::*;
 use crate::history::{AccessFilter, EntityStatus, History, LinkChange, Point, Relation, State};
-use crate::log::{AuditLog, Entry, ManualClock};
+use crate::prepare::{Entry, ManualClock, Preparer};
 use crate::query::Query;
 use crate::record::{Actor, Context, Outcome, TenantId};
-use crate::sink::AuditStore;
+use super::Subject;
+
 
 /// Runs every history scenario, each on a fresh store.
 pub fn run_all<H: Harness>(h: &H) {
@@ -26,13 +27,13 @@ pub fn run_all<H: Harness>(h: &H) {
 
 /// Writes records into a store through a preparing log, on a clock the scenario moves.
 struct Writer<'a> {
-    store: &'a dyn AuditStore,
-    log: AuditLog,
+    store: &'a dyn Subject,
+    log: Preparer,
     clock: ManualClock,
 }
 
 impl<'a> Writer<'a> {
-    fn new(store: &'a dyn AuditStore) -> Self {
+    fn new(store: &'a dyn Subject) -> Self {
         let (log, clock) = preparer();
         Writer { store, log, clock }
     }
@@ -326,7 +327,7 @@ fn ids(access: &crate::history::Access) -> Vec<&str> {
 }
 
 /// "alice lost access to Payroll on 4 March: who did it, when, and how?"
-pub fn investigate_lost_access(store: &dyn AuditStore) {
+pub fn investigate_lost_access(store: &dyn Subject) {
     let w = Writer::new(store);
     let org = build_org(&w);
     let s = &org.seq;
@@ -631,7 +632,7 @@ pub fn investigate_lost_access(store: &dyn AuditStore) {
 /// Deleting a group removes the access it gave; deleting an application or a workspace
 /// removes its permission groups from everyone's access; deleted entities keep their last
 /// known state and who deleted them, enough to restore them.
-pub fn deletions_remove_access_and_keep_last_state(store: &dyn AuditStore) {
+pub fn deletions_remove_access_and_keep_last_state(store: &dyn Subject) {
     let w = Writer::new(store);
     let org = build_org(&w);
     let history = History::new(store);
@@ -790,7 +791,7 @@ fn ids_of(grants: &[crate::history::Grant]) -> Vec<&str> {
 
 /// Entities the trail never saw created (they predate it) appear with what the trail knows,
 /// marked as first seen where it first names them.
-pub fn entities_first_seen_before_the_trail(store: &dyn AuditStore) {
+pub fn entities_first_seen_before_the_trail(store: &dyn Subject) {
     let w = Writer::new(store);
     let admin = Actor::user(1, "root");
     let legacy = EntityRef::new(900, "legacy");
@@ -842,7 +843,7 @@ pub fn entities_first_seen_before_the_trail(store: &dyn AuditStore) {
 }
 
 /// Groups nested in a loop (A in B, B in A, and a longer one) are walked once and reported.
-pub fn group_cycles_terminate_and_are_reported(store: &dyn AuditStore) {
+pub fn group_cycles_terminate_and_are_reported(store: &dyn Subject) {
     let w = Writer::new(store);
     let admin = Actor::user(1, "root");
     let g = |id: &str| EntityRef::new(id, id.to_uppercase());
@@ -877,7 +878,7 @@ pub fn group_cycles_terminate_and_are_reported(store: &dyn AuditStore) {
 
 /// Custom events, `audit.*` events and events this version does not know pass through the
 /// fold without changing it or stopping it.
-pub fn unknown_and_custom_events_pass_through_the_fold(store: &dyn AuditStore) {
+pub fn unknown_and_custom_events_pass_through_the_fold(store: &dyn Subject) {
     let w = Writer::new(store);
     let admin = Actor::user(1, "root");
     let alice = EntityRef::new(42, "alice");
@@ -936,7 +937,7 @@ pub fn unknown_and_custom_events_pass_through_the_fold(store: &dyn AuditStore) {
 
 /// A warm history (with snapshots), a history resumed from a saved state and a cold one give
 /// the same answers, including after more records arrive.
-pub fn warm_and_resumed_history_agree_with_a_cold_one(store: &dyn AuditStore) {
+pub fn warm_and_resumed_history_agree_with_a_cold_one(store: &dyn Subject) {
     let w = Writer::new(store);
     let org = build_org(&w);
     let cold = History::new(store);
@@ -984,7 +985,7 @@ pub fn warm_and_resumed_history_agree_with_a_cold_one(store: &dyn AuditStore) {
 }
 
 /// A trail whose beginning was purged folds from what remains and says so.
-pub fn purged_trail_folds_from_what_remains(store: &dyn AuditStore) {
+pub fn purged_trail_folds_from_what_remains(store: &dyn Subject) {
     let source = crate::MemorySink::with_algorithm(store.chain_algorithm());
     let w = Writer::new(&source);
     let admin = Actor::user(1, "root");

@@ -44,13 +44,13 @@ use serde_json::json;
 use crate::chain::{self, BreakReason, Checkpoint};
 use crate::error::{Error, Result};
 use crate::event::*;
-use crate::log::{AuditLog, Entry, ManualClock};
+use crate::prepare::{Entry, ManualClock, Preparer};
 use crate::query::Query;
 use crate::record::{Actor, Context, Outcome, Receipt, Record, TenantId};
-use crate::sink::{AuditSink, AuditStore, AuditStoreExt, PreparedRecord};
+use crate::sink::{AuditSink, AuditStore, PreparedRecord, SealedSink};
+use crate::store_ext::AuditStoreExt;
 
 pub mod export;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod purge;
 
 /// A raw edit made behind a store's back, to prove that verification catches it.
@@ -80,10 +80,16 @@ pub enum Tamper {
     },
 }
 
+/// What the suite exercises: a [`Store`](crate::Store) that also imports ([`SealedSink`]).
+/// Every type with the three capabilities is one.
+pub trait Subject: AuditSink + SealedSink + AuditStore {}
+
+impl<T: AuditSink + SealedSink + AuditStore + ?Sized> Subject for T {}
+
 /// What a store's test module provides to run the suite.
 pub trait Harness {
     /// The store under test.
-    type Store: AuditStore;
+    type Store: Subject;
     /// An empty store.
     fn fresh(&self) -> Self::Store;
     /// Applies `op` to `tenant`'s trail with the store's raw access; returns `false` if the
@@ -134,23 +140,6 @@ pub fn run_all<H: Harness>(h: &H) {
     export::run_all(h);
 }
 
-/// A sink that refuses everything: the suite only uses its log to prepare records.
-#[derive(Debug)]
-struct Refuse;
-
-impl AuditSink for Refuse {
-    fn append(&self, _: Vec<PreparedRecord>) -> Result<Vec<Receipt>> {
-        Err(Error::NotSupported(
-            "the suite's preparer does not store".into(),
-        ))
-    }
-    fn append_sealed(&self, _: Vec<Record>) -> Result<Vec<Receipt>> {
-        Err(Error::NotSupported(
-            "the suite's preparer does not store".into(),
-        ))
-    }
-}
-
 /// The start of the suite's clock.
 pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0)
@@ -158,20 +147,17 @@ pub fn t0() -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
-/// A log that only prepares records, on a clock starting at [`t0`], and its clock.
-pub fn preparer() -> (AuditLog, ManualClock) {
+/// A preparer on a clock starting at [`t0`], and its clock.
+pub fn preparer() -> (Preparer, ManualClock) {
     let clock = ManualClock::new(t0());
-    (
-        AuditLog::builder(Refuse).clock(clock.clone()).build(),
-        clock,
-    )
+    (Preparer::new().clock(clock.clone()), clock)
 }
 
-fn prep(log: &AuditLog, entries: Vec<Entry>) -> Vec<PreparedRecord> {
+fn prep(log: &Preparer, entries: Vec<Entry>) -> Vec<PreparedRecord> {
     log.prepare_batch(entries).expect("suite entries are valid")
 }
 
-fn append_one(store: &dyn AuditStore, log: &AuditLog, entry: Entry) -> Receipt {
+fn append_one(store: &dyn Subject, log: &Preparer, entry: Entry) -> Receipt {
     let mut r = store
         .append(prep(log, vec![entry]))
         .expect("append succeeds");
@@ -179,7 +165,7 @@ fn append_one(store: &dyn AuditStore, log: &AuditLog, entry: Entry) -> Receipt {
     r.remove(0)
 }
 
-fn all(store: &dyn AuditStore, q: &Query) -> Vec<Record> {
+fn all(store: &dyn Subject, q: &Query) -> Vec<Record> {
     store
         .query(q)
         .expect("query starts")
@@ -187,7 +173,7 @@ fn all(store: &dyn AuditStore, q: &Query) -> Vec<Record> {
         .expect("records read back")
 }
 
-fn seqs(store: &dyn AuditStore, q: &Query) -> Vec<u64> {
+fn seqs(store: &dyn Subject, q: &Query) -> Vec<u64> {
     all(store, q).iter().map(|r| r.seq).collect()
 }
 
@@ -283,7 +269,7 @@ pub fn sample_events() -> Vec<Event> {
 
 /// Every sample event is stored and read back equal, in order, with the receipt's seq and
 /// hash.
-pub fn every_variant_round_trips(store: &dyn AuditStore) {
+pub fn every_variant_round_trips(store: &dyn Subject) {
     let (log, clock) = preparer();
     let events = sample_events();
     let mut receipts = Vec::new();
@@ -313,7 +299,7 @@ pub fn every_variant_round_trips(store: &dyn AuditStore) {
 
 /// Every envelope field survives the store: actor, outcome, context, time to the
 /// microsecond, tenant, id, schema version, algorithm.
-pub fn envelope_round_trips(store: &dyn AuditStore) {
+pub fn envelope_round_trips(store: &dyn Subject) {
     let (log, clock) = preparer();
     clock.set(t0() + Duration::microseconds(123_456));
     let ctx = Context::new()
@@ -339,7 +325,7 @@ pub fn envelope_round_trips(store: &dyn AuditStore) {
     assert_eq!(r.context, ctx);
     assert_eq!(r.occurred_at, t0() + Duration::microseconds(123_456));
     assert_eq!(r.tenant, TenantId::new("acme"));
-    assert_eq!(r.schema_version, crate::SCHEMA_VERSION);
+    assert_eq!(r.schema_version, crate::RECORD_FORMAT_VERSION);
     assert_eq!(r.chain, store.chain_algorithm());
     assert_eq!(r.id, receipt.id);
     assert_eq!(
@@ -353,7 +339,7 @@ pub fn envelope_round_trips(store: &dyn AuditStore) {
 
 /// Seqs are 1, 2, 3, ...; a batch takes consecutive seqs per tenant in batch order and links
 /// each record to the one before.
-pub fn seq_is_gapless_and_batches_are_consecutive(store: &dyn AuditStore) {
+pub fn seq_is_gapless_and_batches_are_consecutive(store: &dyn Subject) {
     let (log, _) = preparer();
     let a = Actor::system();
     append_one(
@@ -401,7 +387,7 @@ pub fn seq_is_gapless_and_batches_are_consecutive(store: &dyn AuditStore) {
 }
 
 /// An empty batch is Ok and writes nothing.
-pub fn empty_batch_writes_nothing(store: &dyn AuditStore) {
+pub fn empty_batch_writes_nothing(store: &dyn Subject) {
     assert_eq!(store.append(Vec::new()).expect("empty batch is ok"), vec![]);
     assert_eq!(store.head(&TenantId::default()).expect("head"), None);
     assert_eq!(store.tenants().expect("tenants"), Vec::<TenantId>::new());
@@ -409,7 +395,7 @@ pub fn empty_batch_writes_nothing(store: &dyn AuditStore) {
 
 /// 8 threads appending at once (single records and batches, two tenants) leave each tenant
 /// with a gapless seq and an intact chain, and every receipt names a stored record.
-pub fn concurrent_appends_stay_gapless_and_chained(store: &dyn AuditStore) {
+pub fn concurrent_appends_stay_gapless_and_chained(store: &dyn Subject) {
     const THREADS: u64 = 8;
     const PER_THREAD: u64 = 40;
     let receipts: Vec<(TenantId, Receipt)> = std::thread::scope(|s| {
@@ -468,7 +454,7 @@ pub fn concurrent_appends_stay_gapless_and_chained(store: &dyn AuditStore) {
 }
 
 /// A query for one tenant never yields another's records; heads and tenants are per tenant.
-pub fn tenants_are_isolated(store: &dyn AuditStore) {
+pub fn tenants_are_isolated(store: &dyn Subject) {
     let (log, _) = preparer();
     let a = Actor::system();
     for (tenant, n) in [("acme", 3), ("globex", 2)] {
@@ -513,7 +499,7 @@ pub fn tenants_are_isolated(store: &dyn AuditStore) {
 
 /// Time range, actors, exact and family event names, entity in every role, outcome, cursor in
 /// both orders, `through_seq`, limit: each returns exactly what [`Query::matches`] says.
-pub fn every_query_filter(store: &dyn AuditStore) {
+pub fn every_query_filter(store: &dyn Subject) {
     let (log, clock) = preparer();
     let root = Actor::user(1, "root");
     let bot = Actor::service("sync-bot");
@@ -683,7 +669,7 @@ pub fn every_query_filter(store: &dyn AuditStore) {
 }
 
 /// Paging with a cursor visits every record once, in both orders.
-pub fn cursor_pagination(store: &dyn AuditStore) {
+pub fn cursor_pagination(store: &dyn Subject) {
     let (log, _) = preparer();
     let entries = (0..25)
         .map(|i| Entry::new(Actor::system(), Event::user_deleted(EntityRef::id_only(i))))
@@ -719,7 +705,7 @@ pub fn cursor_pagination(store: &dyn AuditStore) {
 
 /// A record whose event this version does not know is stored, read back with its raw JSON,
 /// matched by name, and verified.
-pub fn unknown_events_pass_through(store: &dyn AuditStore) {
+pub fn unknown_events_pass_through(store: &dyn Subject) {
     let (log, _) = preparer();
     let mut p = prep(
         &log,
@@ -754,7 +740,7 @@ pub fn unknown_events_pass_through(store: &dyn AuditStore) {
 
 /// A clean trail verifies; a checkpoint taken earlier still verifies after more appends; a
 /// checkpoint for another algorithm is refused.
-pub fn verify_and_checkpoints(store: &dyn AuditStore) {
+pub fn verify_and_checkpoints(store: &dyn Subject) {
     let tenant = TenantId::default();
     let empty = chain::verify(store, &tenant).expect("verify empty");
     assert!(empty.is_intact());
@@ -867,7 +853,7 @@ pub fn tampering_is_detected<H: Harness>(h: &H) {
 /// verify; a record that does not continue the trail is refused with its index and nothing of
 /// the batch is written; a trail starting after a purge point imports into an empty tenant and
 /// verifies from its anchor.
-pub fn sealed_records_import_exactly(store: &dyn AuditStore) {
+pub fn sealed_records_import_exactly(store: &dyn Subject) {
     let source = crate::MemorySink::with_algorithm(store.chain_algorithm());
     let (log, clock) = preparer();
     let mut entries = Vec::new();

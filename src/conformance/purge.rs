@@ -1,9 +1,9 @@
 //! Checks of a store's retention purge, for stores that offer one: the same semantics in
 //! every store (what is removed, what is recorded, where the chain then starts, who waits).
 //!
-//! A store's purge is passed in as a function of the store, so the checks run the same on
-//! any store: `conformance::purge::run_all(&harness, SqliteSink::purge)`. Checks that need
-//! the store's raw access (the append-only triggers) stay in the store's own tests.
+//! The checks run on any store with the [`Retention`] capability, through
+//! [`RetentionExt::purge`]: `conformance::purge::run_all(&harness)`. Checks that need the
+//! store's raw access (the append-only triggers) stay in the store's own tests.
 
 use std::collections::BTreeSet;
 
@@ -13,20 +13,35 @@ use super::{all, append_one, prep, preparer, seqs, t0, Harness};
 use crate::chain::{self, Checkpoint};
 use crate::error::Result;
 use crate::event::{EntityKey, EntityRef, Event};
-use crate::log::Entry;
+use crate::prepare::Entry;
 use crate::query::Query;
 use crate::record::{Actor, Receipt, Record, TenantId};
-use crate::sink::{AuditStore, AuditStoreExt};
-use crate::sink::{PurgePoint, PurgeReport};
+use super::Subject;
+use crate::prepare::Preparer;
+use crate::purge::RetentionExt;
+use crate::sink::{PurgePlan, PurgePoint, PurgeReport, Retention};
+use crate::store_ext::AuditStoreExt;
 
-/// Runs every purge check, each on a fresh store; `purge` is the store's purge.
-pub fn run_all<H, P>(h: &H, purge: P)
+/// Runs every purge check, each on a fresh store.
+pub fn run_all<H>(h: &H)
 where
     H: Harness,
-    P: Fn(&H::Store, &TenantId, PurgePoint, &Actor) -> Result<PurgeReport> + Sync,
+    H::Store: Retention,
 {
-    purge_removes_a_prefix_on_record(&h.fresh(), &purge);
-    purge_keeps_one_chain_with_concurrent_appends(&h.fresh(), &purge);
+    purge_removes_a_prefix_on_record(&h.fresh());
+    purge_keeps_one_chain_with_concurrent_appends(&h.fresh());
+    purge_records_with_the_callers_clock(&h.fresh());
+    purge_refuses_a_stale_plan(&h.fresh());
+}
+
+/// A purge by the suite, stamped on the system clock (after every record the suite made).
+fn purge<S: Retention + ?Sized>(
+    store: &S,
+    tenant: &TenantId,
+    point: PurgePoint,
+    actor: &Actor,
+) -> Result<PurgeReport> {
+    store.purge(&Preparer::new(), tenant, point, actor)
 }
 
 fn retention() -> Actor {
@@ -34,7 +49,7 @@ fn retention() -> Actor {
 }
 
 /// Records `n` deletions of users 1..=n into `tenant`, a minute apart from `t0 + 1 min`.
-fn fill(store: &dyn AuditStore, tenant: &TenantId, n: u64) -> Vec<Receipt> {
+fn fill(store: &dyn Subject, tenant: &TenantId, n: u64) -> Vec<Receipt> {
     let (log, clock) = preparer();
     (1..=n)
         .map(|i| {
@@ -52,7 +67,7 @@ fn fill(store: &dyn AuditStore, tenant: &TenantId, n: u64) -> Vec<Receipt> {
         .collect()
 }
 
-fn record_at(store: &dyn AuditStore, tenant: &TenantId, seq: u64) -> Record {
+fn record_at(store: &dyn Subject, tenant: &TenantId, seq: u64) -> Record {
     store
         .get(tenant, seq)
         .expect("get")
@@ -63,11 +78,7 @@ fn record_at(store: &dyn AuditStore, tenant: &TenantId, seq: u64) -> Record {
 /// `audit.purged` by the given actor at the next seq, and leaves a trail that verifies (also
 /// against a checkpoint older than the purge); a point at or before the anchor does nothing;
 /// a point past the head stops at the head; other tenants are untouched; appends go on after.
-pub fn purge_removes_a_prefix_on_record<S, P>(store: &S, purge: &P)
-where
-    S: AuditStore,
-    P: Fn(&S, &TenantId, PurgePoint, &Actor) -> Result<PurgeReport>,
-{
+pub fn purge_removes_a_prefix_on_record<S: Subject + Retention>(store: &S) {
     let tenant = TenantId::new("acme:eu");
     let other = TenantId::new("acme");
     fill(store, &tenant, 20);
@@ -217,11 +228,7 @@ where
 
 /// Purges while 4 threads append to the same tenant: every append and every purge record
 /// takes the next seq, nothing is lost or duplicated, and the chain stays intact.
-pub fn purge_keeps_one_chain_with_concurrent_appends<S, P>(store: &S, purge: &P)
-where
-    S: AuditStore,
-    P: Fn(&S, &TenantId, PurgePoint, &Actor) -> Result<PurgeReport> + Sync,
-{
+pub fn purge_keeps_one_chain_with_concurrent_appends<S: Subject + Retention>(store: &S) {
     const THREADS: u64 = 4;
     const PER_THREAD: u64 = 50;
     let tenant = TenantId::default();
@@ -306,4 +313,67 @@ where
     let v = store.verify(&tenant).expect("verify");
     assert!(v.is_intact(), "{v}");
     assert_eq!(v.count, head - anchor.seq);
+}
+
+/// The `audit.purged` record is stamped by the preparer the caller passes: a host's injected
+/// clock gives its time, as it does for every record the host makes.
+pub fn purge_records_with_the_callers_clock<S: Subject + Retention>(store: &S) {
+    let tenant = TenantId::default();
+    fill(store, &tenant, 5);
+    let at = t0() + Duration::days(400);
+    let clock = crate::prepare::ManualClock::new(at);
+    let report = store
+        .purge(
+            &Preparer::new().clock(clock),
+            &tenant,
+            PurgePoint::ThroughSeq(3),
+            &retention(),
+        )
+        .expect("purge");
+    let receipt = report.receipt.expect("on record");
+    assert_eq!(record_at(store, &tenant, receipt.seq).occurred_at, at);
+}
+
+/// A store refuses a plan made before another purge moved the anchor, and one whose purge
+/// point does not hold the hash the planner saw; nothing is removed either way.
+pub fn purge_refuses_a_stale_plan<S: Subject + Retention>(store: &S) {
+    let tenant = TenantId::default();
+    let receipts = fill(store, &tenant, 10);
+    let anchor = store.anchor(&tenant).expect("anchor");
+    let (log, _) = preparer();
+    let plan = |through: u64, hash| PurgePlan {
+        tenant: tenant.clone(),
+        anchor,
+        through: crate::record::Head { seq: through, hash },
+        record: log
+            .prepare_store_event(
+                Entry::new(
+                    retention(),
+                    Event::AuditPurged(crate::event::AuditPurged {
+                        through_seq: through,
+                        anchor_hash: hash,
+                        count: through,
+                        before: None,
+                    }),
+                )
+                .tenant(tenant.clone()),
+            )
+            .expect("prepared"),
+    };
+    let wrong = store.remove_prefix(plan(4, receipts[2].hash));
+    assert!(
+        matches!(wrong, Err(crate::Error::InvalidInput { .. })),
+        "a plan with another hash at its purge point: {wrong:?}"
+    );
+    assert_eq!(seqs(store, &Query::for_tenant(tenant.clone())).len(), 10);
+    store
+        .remove_prefix(plan(2, receipts[1].hash))
+        .expect("a plan that holds");
+    let stale = store.remove_prefix(plan(4, receipts[3].hash));
+    assert!(
+        matches!(stale, Err(crate::Error::Busy { .. })),
+        "a plan made before the anchor moved: {stale:?}"
+    );
+    assert_eq!(store.anchor(&tenant).expect("anchor").seq, 2);
+    assert!(store.verify(&tenant).expect("verify").is_intact());
 }

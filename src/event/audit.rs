@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::chain::Digest;
+use crate::digest::Digest;
 
 /// `audit.purged`: records up to a point were removed under a retention policy.
 ///

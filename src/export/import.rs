@@ -7,7 +7,8 @@ use std::path::Path;
 use super::Progress;
 use crate::error::{Error, Result};
 use crate::record::{Head, Record, TenantId};
-use crate::sink::{check_continuation, AuditStore, AuditStoreExt};
+use crate::sink::{check_continuation, AuditStore, SealedSink};
+use crate::store_ext::AuditStoreExt;
 
 /// The longest line an import reads (64 MiB): far above any record the
 /// [`Limits`](crate::Limits) let through, low enough that a file without line breaks cannot
@@ -140,9 +141,9 @@ impl<'a> Import<'a> {
     ///
     /// # Errors
     /// As [`Import::from_reader`]; [`Error::Io`] when the file cannot be opened.
-    pub fn from_path(
+    pub fn from_path<S: SealedSink + AuditStore + ?Sized>(
         self,
-        store: &dyn AuditStore,
+        store: &S,
         path: impl AsRef<Path>,
     ) -> Result<ImportSummary> {
         let f = std::fs::File::open(path)?;
@@ -155,9 +156,9 @@ impl<'a> Import<'a> {
     /// [`Error::InvalidInput`] with field `line N` for a line that is not a record or does
     /// not continue the trail (nothing written); [`Error::Io`] when reading fails; the
     /// store's errors during the write pass (see the type's docs for what stays written).
-    pub fn from_reader<R: Read + Seek>(
+    pub fn from_reader<S: SealedSink + AuditStore + ?Sized, R: Read + Seek>(
         mut self,
-        store: &dyn AuditStore,
+        store: &S,
         reader: R,
     ) -> Result<ImportSummary> {
         let algorithm = store.chain_algorithm();
@@ -294,7 +295,7 @@ impl<'a> Import<'a> {
     }
 }
 
-fn tenant_state(store: &dyn AuditStore, tenant: &TenantId) -> Result<TenantState> {
+fn tenant_state<S: AuditStore + ?Sized>(store: &S, tenant: &TenantId) -> Result<TenantState> {
     let store_head = store.head(tenant)?;
     let anchor = store.anchor(tenant)?;
     let continues = store_head.or((anchor.seq > 0).then_some(anchor));

@@ -81,7 +81,8 @@ use sha2::Digest as _;
 
 use crate::error::{Error, Result};
 use crate::event::{AuditExported, Event};
-use crate::log::{AuditLog, Entry};
+use crate::log::AuditLog;
+use crate::prepare::Entry;
 use crate::query::Query;
 use crate::record::{Actor, Head, Record, TenantId};
 use crate::sink::AuditStore;

@@ -4,9 +4,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::paged::{Page, PageSource, Paged};
-use super::{check_continuation, AuditSink, AuditStore, PreparedRecord, RecordStream};
-use crate::chain::{ChainAlgorithm, Digest};
+use super::paged::{Fetched, PageSource, Paged};
+use super::{
+    check_continuation, AuditSink, AuditStore, PreparedRecord, PurgePlan, PurgeReport,
+    RecordStream, Retention, SealedSink,
+};
+use crate::digest::{ChainAlgorithm, Digest};
 use crate::error::{Error, Result};
 use crate::query::{Order, Query};
 use crate::record::{Head, Receipt, Record, TenantId};
@@ -84,12 +87,28 @@ impl MemorySink {
         self.inner.trails.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Every record of the default tenant, oldest first.
+    /// Every record of the tenant `"default"` ([`TenantId::default`]), oldest first: what a
+    /// single-tenant host's log records into. A multi-tenant host uses
+    /// [`records_of`](Self::records_of) or [`all_records`](Self::all_records).
     pub fn records(&self) -> Vec<Record> {
         self.find(&Query::new())
     }
 
-    /// Every record matching `query` (its limit and order apply).
+    /// Every record of `tenant`, oldest first.
+    pub fn records_of(&self, tenant: &TenantId) -> Vec<Record> {
+        self.find(&Query::for_tenant(tenant.clone()))
+    }
+
+    /// Every record of every tenant: tenants in name order, each oldest first.
+    pub fn all_records(&self) -> Vec<Record> {
+        self.read()
+            .values()
+            .flat_map(|t| t.records.iter().cloned())
+            .collect()
+    }
+
+    /// Every record matching `query` (its limit and order apply), in the query's tenant
+    /// (`"default"` when it names none).
     pub fn find(&self, query: &Query) -> Vec<Record> {
         self.query(query)
             .map(|s| s.filter_map(|r| r.ok()).collect())
@@ -242,6 +261,9 @@ impl AuditSink for MemorySink {
         Ok(receipts)
     }
 
+}
+
+impl SealedSink for MemorySink {
     fn append_sealed(&self, records: Vec<Record>) -> Result<Vec<Receipt>> {
         let algorithm = self.inner.algorithm;
         let mut trails = self.write();
@@ -341,6 +363,65 @@ impl AuditStore for MemorySink {
     }
 }
 
+/// Retention in memory, with the contract's checks: the same purge semantics as the SQL
+/// stores, for host tests of retention jobs.
+impl Retention for MemorySink {
+    fn remove_prefix(&self, plan: PurgePlan) -> Result<PurgeReport> {
+        let PurgePlan {
+            tenant,
+            anchor,
+            through,
+            record,
+        } = plan;
+        let mut trails = self.write();
+        let Some(trail) = trails.get_mut(&tenant) else {
+            return Err(Error::invalid("through", "the tenant has no records"));
+        };
+        if trail.anchor != anchor {
+            return Err(Error::Busy {
+                source: "the tenant's anchor moved since the purge was planned (another purge ran)"
+                    .into(),
+            });
+        }
+        let at = trail.records.iter().position(|r| r.seq == through.seq);
+        if through.seq <= anchor.seq || at.map(|i| trail.records[i].hash) != Some(through.hash) {
+            return Err(Error::invalid(
+                "through",
+                format!(
+                    "the record at seq {} is missing, before the anchor or has another hash than planned",
+                    through.seq
+                ),
+            ));
+        }
+        let removed = at.map_or(0, |i| i + 1);
+        if removed as u64 != through.seq - anchor.seq {
+            return Err(Error::corrupt(
+                through.seq,
+                "the trail has gaps before the purge point (verify it before purging)",
+            ));
+        }
+        let tip = trail.records.last().map_or(trail.anchor, |r| Head {
+            seq: r.seq,
+            hash: r.hash,
+        });
+        let sealed = record.seal(self.inner.algorithm, tip.seq + 1, tip.hash);
+        let receipt = Receipt {
+            seq: sealed.seq,
+            id: sealed.id,
+            hash: sealed.hash,
+        };
+        trail.records.drain(..removed);
+        trail.anchor = through;
+        trail.records.push(sealed);
+        Ok(PurgeReport {
+            tenant,
+            removed: removed as u64,
+            anchor: through,
+            receipt: Some(receipt),
+        })
+    }
+}
+
 /// Reads a trail a page at a time, taking the lock once per page.
 struct MemoryPages<'a> {
     sink: &'a MemorySink,
@@ -352,10 +433,10 @@ struct MemoryPages<'a> {
 }
 
 impl PageSource for MemoryPages<'_> {
-    fn next_page(&mut self, want: usize) -> Page {
+    fn next_page(&mut self, want: usize) -> Fetched {
         let trails = self.sink.read();
         let Some(trail) = trails.get(&self.tenant) else {
-            return Page {
+            return Fetched {
                 records: Vec::new(),
                 last: true,
             };
@@ -407,7 +488,7 @@ impl PageSource for MemoryPages<'_> {
                 i == 0
             }
         };
-        Page {
+        Fetched {
             records: page,
             last,
         }
@@ -427,6 +508,11 @@ mod tests {
     #[test]
     fn memory_sink_with_blake3_passes_the_conformance_suite() {
         conformance::run_all(&MemoryHarness3);
+    }
+
+    #[test]
+    fn memory_sink_passes_the_purge_checks() {
+        conformance::purge::run_all(&MemoryHarness);
     }
 
     struct MemoryHarness;

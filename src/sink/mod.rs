@@ -3,33 +3,35 @@
 //! Stores: [`MemorySink`] always; [`SqliteSink`](crate::SqliteSink) with the default `sqlite`
 //! feature; `PostgresSink` with the `postgres` feature.
 
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod group_commit;
 mod memory;
 mod paged;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod plan;
 #[cfg(feature = "postgres")]
 pub mod postgres;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod purge;
+mod retention;
+mod row;
 #[cfg(feature = "sqlite")]
-mod sqlite;
+pub mod sqlite;
 
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::chain::{self, ChainAlgorithm, Checkpoint, Digest, VerifyReport};
+use crate::canonical::{compute_hash, encode_body};
+use crate::digest::{ChainAlgorithm, Digest};
 use crate::error::Result;
 use crate::event::Event;
 use crate::query::Query;
 use crate::record::{Actor, Context, Head, Outcome, Receipt, Record, TenantId};
 
 pub use memory::MemorySink;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub use purge::{PurgePoint, PurgeReport};
+pub use retention::{PurgePlan, PurgePoint, PurgeReport, Retention};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{Durability, SqliteOptions, SqliteSink};
 
@@ -113,7 +115,7 @@ impl PreparedRecord {
     pub fn with_event_for_tests(mut self, event: Event) -> Self {
         self.event_value = OnceLock::new();
         self.event = event;
-        self.body = chain::encode_body(
+        self.body = encode_body(
             &self.tenant,
             &self.id,
             self.occurred_at.timestamp_micros(),
@@ -187,7 +189,22 @@ pub trait AuditSink: Send + Sync + fmt::Debug + 'static {
     /// [`Error::ReadOnly`](crate::Error::ReadOnly), [`Error::Busy`](crate::Error::Busy),
     /// [`Error::Unavailable`](crate::Error::Unavailable), ...); none of the batch is written.
     fn append(&self, batch: Vec<PreparedRecord>) -> Result<Vec<Receipt>>;
+}
 
+/// The import capability: a sink that also takes records sealed elsewhere, kept byte for byte
+/// (see [`Import`](crate::Import)).
+///
+/// A capability of its own, so a store that should never take foreign records (or a
+/// read-only view) need not offer it, and generic code asks for it by name.
+///
+/// # Contract
+///
+/// [`AuditSink`]'s contract, for records that already carry their seq and hashes: each
+/// record continues its tenant's trail exactly as [`check_continuation`] describes, the
+/// batch is atomic, durable on `Ok`, and goes through the same serialization point (and
+/// group commit) as appends, so imports and appends interleave without forking a chain. The
+/// [conformance suite](crate::conformance) checks it.
+pub trait SealedSink: AuditSink {
     /// Appends records that already carry their seq and hashes: an import of a trail
     /// exported from another store, kept byte for byte so it verifies the same.
     ///
@@ -236,7 +253,7 @@ pub fn check_continuation(
     } else if record.seq == 1 && record.prev_hash != Digest::ZERO {
         return Err("seq 1 must link to the zero hash".to_owned());
     }
-    if chain::compute_hash(record) != record.hash {
+    if compute_hash(record) != record.hash {
         return Err(format!(
             "seq {}: content does not match its hash",
             record.seq
@@ -246,6 +263,9 @@ pub fn check_continuation(
 }
 
 /// The read side of a store.
+///
+/// Independent of [`AuditSink`]: a read-only view of a trail (a replica, an export opened for
+/// reading) implements only this.
 ///
 /// # Contract
 ///
@@ -257,7 +277,7 @@ pub fn check_continuation(
 ///   trail); a query started after `head` returned sees at least that record.
 /// - Unreadable records come out as `Err(Error::Corrupt { seq, .. })` items, and the stream
 ///   continues after them.
-pub trait AuditStore: AuditSink {
+pub trait AuditStore: Send + Sync + fmt::Debug + 'static {
     /// Streams the records matching `query`.
     ///
     /// # Errors
@@ -303,77 +323,57 @@ pub trait AuditStore: AuditSink {
     }
 }
 
-/// One page of a cursor-paginated read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page {
-    /// The records of this page.
-    pub records: Vec<Record>,
-    /// The cursor for the next page ([`Query::after_seq`]), or `None` when this was the last.
-    pub next_cursor: Option<u64>,
-}
+/// A store that records and reads: what a host holds when it picks its store at run time
+/// (`Arc<dyn Store>`: SQLite on a laptop, PostgreSQL in production). Every type with both
+/// sides is one; an `Arc<dyn Store>` is an [`AuditSink`] to build a log over and, as a
+/// `&dyn AuditStore`, a store to read from.
+pub trait Store: AuditSink + AuditStore {}
 
-/// Conveniences over any [`AuditStore`].
-pub trait AuditStoreExt: AuditStore {
-    /// The record at `seq` in `tenant`'s trail.
-    ///
-    /// # Errors
-    /// Store failures, or [`Error::Corrupt`](crate::Error::Corrupt) if it cannot be read.
-    fn get(&self, tenant: &TenantId, seq: u64) -> Result<Option<Record>> {
-        if seq == 0 {
-            return Ok(None);
+impl<T: AuditSink + AuditStore + ?Sized> Store for T {}
+
+/// Shared handles are stores too: `Arc<SqliteSink>`, `Arc<dyn AuditStore>`,
+/// `Box<dyn AuditSink>`, ... (so generic code can hold whatever the host shares).
+macro_rules! forward_to_pointee {
+    ($($ptr:ident),*) => {$(
+        impl<T: AuditSink + ?Sized> AuditSink for $ptr<T> {
+            fn append(&self, batch: Vec<PreparedRecord>) -> Result<Vec<Receipt>> {
+                (**self).append(batch)
+            }
         }
-        let q = Query::for_tenant(tenant.clone())
-            .after_seq(seq - 1)
-            .through_seq(seq)
-            .limit(1);
-        self.query(&q)?.next().transpose()
-    }
 
-    /// One page of `query` (whose `limit` is the page size, 100 if unset) and the cursor
-    /// for the next.
-    ///
-    /// # Errors
-    /// Store failures and unreadable records.
-    fn page(&self, query: &Query) -> Result<Page> {
-        let size = query.limit.unwrap_or(100);
-        let q = query.clone().limit(size + 1);
-        let mut records = self.query(&q)?.collect::<Result<Vec<_>>>()?;
-        let more = records.len() > size;
-        records.truncate(size);
-        let next_cursor = if more {
-            records.last().map(|r| r.seq)
-        } else {
-            None
-        };
-        Ok(Page {
-            records,
-            next_cursor,
-        })
-    }
+        impl<T: SealedSink + ?Sized> SealedSink for $ptr<T> {
+            fn append_sealed(&self, records: Vec<Record>) -> Result<Vec<Receipt>> {
+                (**self).append_sealed(records)
+            }
+        }
 
-    /// Verifies a tenant's chain; see [`chain::verify`].
-    ///
-    /// # Errors
-    /// As [`chain::verify`].
-    fn verify(&self, tenant: &TenantId) -> Result<VerifyReport> {
-        chain::verify(self, tenant)
-    }
+        impl<T: AuditStore + ?Sized> AuditStore for $ptr<T> {
+            fn query<'a>(&'a self, query: &Query) -> Result<RecordStream<'a>> {
+                (**self).query(query)
+            }
+            fn head(&self, tenant: &TenantId) -> Result<Option<Head>> {
+                (**self).head(tenant)
+            }
+            fn chain_algorithm(&self) -> ChainAlgorithm {
+                (**self).chain_algorithm()
+            }
+            fn tenants(&self) -> Result<Vec<TenantId>> {
+                (**self).tenants()
+            }
+            fn anchor(&self, tenant: &TenantId) -> Result<Head> {
+                (**self).anchor(tenant)
+            }
+            fn count(&self, query: &Query) -> Result<Option<u64>> {
+                (**self).count(query)
+            }
+        }
 
-    /// Verifies a tenant's chain against a checkpoint; see [`chain::verify_against`].
-    ///
-    /// # Errors
-    /// As [`chain::verify_against`].
-    fn verify_against(&self, checkpoint: &Checkpoint) -> Result<VerifyReport> {
-        chain::verify_against(self, checkpoint)
-    }
-
-    /// A checkpoint at the tenant's head, to keep outside the store.
-    ///
-    /// # Errors
-    /// Store failures.
-    fn checkpoint(&self, tenant: &TenantId) -> Result<Option<Checkpoint>> {
-        Checkpoint::current(self, tenant)
-    }
+        impl<T: Retention + ?Sized> Retention for $ptr<T> {
+            fn remove_prefix(&self, plan: PurgePlan) -> Result<PurgeReport> {
+                (**self).remove_prefix(plan)
+            }
+        }
+    )*};
 }
 
-impl<T: AuditStore + ?Sized> AuditStoreExt for T {}
+forward_to_pointee!(Arc, Box);

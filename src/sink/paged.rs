@@ -9,19 +9,19 @@ use crate::error::Result;
 use crate::record::Record;
 
 /// What one read of a store returned.
-pub(crate) struct Page {
+pub(crate) struct Fetched {
     /// The records, in the query's order; a per-record failure is an `Err` item among them.
     pub(crate) records: Vec<Result<Record>>,
     /// Whether nothing follows this page (fewer rows than asked for, or the read failed).
     pub(crate) last: bool,
 }
 
-impl Page {
+impl Fetched {
     /// A read that failed as a whole: its error is reported once and the stream ends, so a
     /// caller looping on the stream does not spin on the same failure.
     #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
-    pub(crate) fn failed(e: crate::Error) -> Page {
-        Page {
+    pub(crate) fn failed(e: crate::Error) -> Fetched {
+        Fetched {
             records: vec![Err(e)],
             last: true,
         }
@@ -31,7 +31,7 @@ impl Page {
 /// How a store reads the next page of a query, continuing where the previous page ended.
 pub(crate) trait PageSource {
     /// Reads at most `want` (≥ 1) more records.
-    fn next_page(&mut self, want: usize) -> Page;
+    fn next_page(&mut self, want: usize) -> Fetched;
 }
 
 /// A query's records as an iterator over a [`PageSource`].
@@ -94,17 +94,17 @@ mod tests {
     }
 
     impl PageSource for Fake {
-        fn next_page(&mut self, want: usize) -> Page {
+        fn next_page(&mut self, want: usize) -> Fetched {
             self.asked.push(want);
             if self.fail_at == Some(self.asked.len()) {
-                return Page::failed(Error::NotSupported("read failed".into()));
+                return Fetched::failed(Error::NotSupported("read failed".into()));
             }
             let n = want.min(self.total - self.served);
             self.served += n;
             let records = (0..n)
                 .map(|_| Err(Error::corrupt(self.served as u64, "a stand-in item")))
                 .collect();
-            Page {
+            Fetched {
                 records,
                 last: n < want,
             }

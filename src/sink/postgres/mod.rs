@@ -80,21 +80,24 @@ mod write;
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use postgres::NoTls;
 use r2d2_postgres::PostgresConnectionManager;
 
-use super::group_commit::{Committer, GroupCommit};
+use super::group_commit::{Committer, GroupCommit, DEFAULT_MAX_GROUP};
 use super::paged::Paged;
-use super::{AuditSink, AuditStore, PreparedRecord, RecordStream};
-use crate::chain::{ChainAlgorithm, Digest};
+use super::row::Work;
+use super::{AuditSink, AuditStore, PreparedRecord, RecordStream, SealedSink};
+use crate::digest::{ChainAlgorithm, Digest};
 use crate::error::{Error, Result};
 use crate::query::Query;
 use crate::record::{Head, Receipt, Record, TenantId};
 
-/// The version of the PostgreSQL schema this build writes (kept in `audit_meta`).
-pub const SCHEMA_VERSION: u32 = schema::SCHEMA_VERSION;
+/// The version of the PostgreSQL schema (its tables, indexes and triggers) this build writes,
+/// kept in `audit_meta`; not the record format version ([`RECORD_FORMAT_VERSION`](crate::RECORD_FORMAT_VERSION)).
+pub const STORE_SCHEMA_VERSION: u32 = schema::SCHEMA_VERSION;
 
 /// A pool of PostgreSQL connections, as `r2d2` makes them.
 pub type PgPool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
@@ -165,7 +168,7 @@ impl Default for PostgresOptions {
             pool_size: 8,
             connect_timeout: Duration::from_secs(10),
             algorithm: ChainAlgorithm::default(),
-            max_group: 4096,
+            max_group: DEFAULT_MAX_GROUP,
         }
     }
 }
@@ -182,7 +185,7 @@ impl PostgresOptions {
         self
     }
 
-    /// The most connections the pool opens (one is the writer's).
+    /// The most connections the pool opens.
     pub fn pool_size(mut self, n: u32) -> Self {
         self.pool_size = n.max(2);
         self
@@ -201,7 +204,8 @@ impl PostgresOptions {
         self
     }
 
-    /// The most records one group commit carries.
+    /// The most records one group commit carries (default 4096); a larger batch still
+    /// commits, alone.
     pub fn max_group(mut self, n: usize) -> Self {
         self.max_group = n.max(1);
         self
@@ -219,18 +223,26 @@ impl PostgresOptions {
 /// log.record(&Actor::user(1, "root"), Event::user_deleted(EntityRef::new(42, "bob")))?;
 /// # Ok::<(), audit_log::Error>(())
 /// ```
+///
+/// Cheap to clone: clones share the pool and the group commit.
+#[derive(Clone)]
 pub struct PostgresSink {
+    inner: Arc<GroupCommit<PgStore>>,
+}
+
+/// The pool, the tables and the chain algorithm: what the group commit's committer and the
+/// readers share.
+struct PgStore {
     pool: PgPool,
     tables: schema::Tables,
     algorithm: ChainAlgorithm,
-    writer: GroupCommit,
 }
 
 impl fmt::Debug for PostgresSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostgresSink")
-            .field("schema", &self.tables.name)
-            .field("algorithm", &self.algorithm)
+            .field("schema", &self.store().tables.name)
+            .field("algorithm", &self.store().algorithm)
             .finish_non_exhaustive()
     }
 }
@@ -277,20 +289,15 @@ impl PostgresSink {
             let mut conn = pool.get().map_err(pool_error)?;
             schema::install(&mut *conn, &tables, options.algorithm)?
         };
-        let writer = GroupCommit::start(
-            "audit-log-postgres-writer",
-            PgWriter {
-                pool: pool.clone(),
-                tables: tables.clone(),
-                algorithm,
-            },
-            options.max_group,
-        )?;
         Ok(PostgresSink {
-            pool,
-            tables,
-            algorithm,
-            writer,
+            inner: Arc::new(GroupCommit::new(
+                PgStore {
+                    pool,
+                    tables,
+                    algorithm,
+                },
+                options.max_group,
+            )),
         })
     }
 
@@ -331,14 +338,17 @@ impl PostgresSink {
     /// Until the host commits, other appenders to the same tenants wait on this transaction:
     /// keep it short.
     ///
-    /// ```no_run
-    /// use audit_log::{Actor, AuditLog, ChainAlgorithm, EntityRef, Event, MemorySink, PostgresSink};
+    /// Make the records with your log's [`Preparer`](crate::Preparer)
+    /// ([`AuditLog::preparer`](crate::AuditLog::preparer)).
     ///
-    /// let log = AuditLog::builder(MemorySink::new()).build(); // only used to prepare
+    /// ```no_run
+    /// use audit_log::{Actor, ChainAlgorithm, EntityRef, Entry, Event, Preparer, PostgresSink};
+    ///
+    /// let preparer = Preparer::new(); // in a host: its log's, `log.preparer()`
     /// let mut client = postgres::Client::connect("postgres://app@db.internal/app", postgres::NoTls)?;
     /// let mut tx = client.transaction()?;
     /// tx.execute("DELETE FROM users WHERE id = $1", &[&42i64])?;
-    /// let record = log.prepare(audit_log::Entry::new(Actor::user(1, "root"), Event::user_deleted(EntityRef::new(42, "bob"))))?;
+    /// let record = preparer.prepare(Entry::new(Actor::user(1, "root"), Event::user_deleted(EntityRef::new(42, "bob"))))?;
     /// PostgresSink::append_in(&mut tx, "audit_log", ChainAlgorithm::Sha256, vec![record])?;
     /// tx.commit()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -353,97 +363,66 @@ impl PostgresSink {
         batch: Vec<PreparedRecord>,
     ) -> Result<Vec<Receipt>> {
         let tables = schema::Tables::new(schema);
-        let mut out = write::append_prepared(tx, &tables, algorithm, &[&batch])?;
+        let mut out = write::append(tx, &tables, algorithm, &[&Work::Prepared(batch)])?;
         Ok(out.pop().unwrap_or_default())
     }
 
     /// The PostgreSQL schema holding the trail.
     pub fn schema(&self) -> &str {
-        &self.tables.name
+        &self.store().tables.name
+    }
+
+    fn store(&self) -> &PgStore {
+        self.inner.committer()
     }
 
     fn client(&self) -> Result<Pooled> {
-        self.pool.get().map_err(pool_error)
+        self.store().pool.get().map_err(pool_error)
     }
 
-    /// The SQL and parameters of the first page of `query`, for `EXPLAIN` in tests.
-    #[doc(hidden)]
-    pub fn query_sql(
-        &self,
-        query: &Query,
-    ) -> Option<(String, Vec<Box<dyn postgres::types::ToSql + Sync + Send>>)> {
-        read::explain_sql(self, query)
+    /// PostgreSQL's plan (`EXPLAIN`) for each statement `query` runs, one line per plan
+    /// line: for checking that a query uses an index.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn query_plan(&self, query: &Query) -> Result<Vec<String>> {
+        read::explain(self, query)
     }
 
     /// A connection from the sink's pool, for tests that inspect the tables.
+    #[cfg(feature = "conformance")]
     #[doc(hidden)]
     pub fn raw_client(&self) -> Result<impl std::ops::DerefMut<Target = postgres::Client>> {
         self.client()
     }
 }
 
-/// The writer thread's side: one transaction per group.
-struct PgWriter {
-    pool: PgPool,
-    tables: schema::Tables,
-    algorithm: ChainAlgorithm,
-}
-
-impl PgWriter {
-    fn commit(&mut self, batches: &[&[PreparedRecord]]) -> Result<Vec<Vec<Receipt>>> {
+/// One transaction per group, on a pooled connection.
+impl Committer for PgStore {
+    fn commit(&self, jobs: &[&Work]) -> Result<Vec<Vec<Receipt>>> {
         let mut conn = self.pool.get().map_err(pool_error)?;
         let mut tx = conn.transaction().map_err(pg_error)?;
-        let receipts = write::append_prepared(&mut tx, &self.tables, self.algorithm, batches)?;
+        let receipts = write::append(&mut tx, &self.tables, self.algorithm, jobs)?;
         tx.commit().map_err(pg_error)?;
         Ok(receipts)
-    }
-}
-
-impl Committer for PgWriter {
-    fn commit_group(&mut self, batches: Vec<Vec<PreparedRecord>>) -> Vec<Result<Vec<Receipt>>> {
-        let all: Vec<&[PreparedRecord]> = batches.iter().map(|b| b.as_slice()).collect();
-        match self.commit(&all) {
-            Ok(receipts) => receipts.into_iter().map(Ok).collect(),
-            Err(e) if batches.len() == 1 => vec![Err(e)],
-            // The server or the connection failed: every caller gets that answer.
-            Err(e)
-                if e.is_transient()
-                    || matches!(e, Error::StorageFull { .. } | Error::ReadOnly { .. }) =>
-            {
-                batches.iter().map(|_| Err(e.duplicate())).collect()
-            }
-            // Something about one batch failed the group: give each batch its own chance.
-            Err(_) => all
-                .iter()
-                .map(|b| self.commit(&[b]).map(|mut r| r.pop().unwrap_or_default()))
-                .collect(),
-        }
     }
 }
 
 impl AuditSink for PostgresSink {
     fn append(&self, batch: Vec<PreparedRecord>) -> Result<Vec<Receipt>> {
-        if batch.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.writer.submit(batch)
+        self.inner.submit(Work::Prepared(batch))
     }
+}
 
+impl SealedSink for PostgresSink {
     fn append_sealed(&self, records: Vec<Record>) -> Result<Vec<Receipt>> {
-        if records.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut conn = self.client()?;
-        let mut tx = conn.transaction().map_err(pg_error)?;
-        let receipts = write::append_sealed(&mut tx, &self.tables, self.algorithm, &records)?;
-        tx.commit().map_err(pg_error)?;
-        Ok(receipts)
+        self.inner.submit(Work::Sealed(records))
     }
 }
 
 impl AuditStore for PostgresSink {
     fn query<'a>(&'a self, query: &Query) -> Result<RecordStream<'a>> {
-        let pages = read::PgPages::new(self, query);
+        let pages = read::PgPages::new(self, query)?;
         Ok(Box::new(Paged::new(pages, read::PAGE, query.limit)))
     }
 
@@ -453,7 +432,7 @@ impl AuditStore for PostgresSink {
             .query_opt(
                 &format!(
                     "SELECT seq, hash FROM {} WHERE tenant = $1 ORDER BY seq DESC LIMIT 1",
-                    self.tables.records
+                    self.store().tables.records
                 ),
                 &[&tenant.as_str()],
             )
@@ -470,7 +449,7 @@ impl AuditStore for PostgresSink {
     }
 
     fn chain_algorithm(&self) -> ChainAlgorithm {
-        self.algorithm
+        self.store().algorithm
     }
 
     fn tenants(&self) -> Result<Vec<TenantId>> {
@@ -479,7 +458,7 @@ impl AuditStore for PostgresSink {
             .query(
                 &format!(
                     "SELECT tenant FROM {} WHERE seq > anchor_seq ORDER BY tenant",
-                    self.tables.heads
+                    self.store().tables.heads
                 ),
                 &[],
             )
@@ -497,7 +476,7 @@ impl AuditStore for PostgresSink {
             .query_opt(
                 &format!(
                     "SELECT anchor_seq, anchor_hash FROM {} WHERE tenant = $1",
-                    self.tables.heads
+                    self.store().tables.heads
                 ),
                 &[&tenant.as_str()],
             )

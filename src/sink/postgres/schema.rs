@@ -3,7 +3,7 @@
 use postgres::GenericClient;
 
 use super::pg_error;
-use crate::chain::ChainAlgorithm;
+use crate::digest::ChainAlgorithm;
 use crate::error::{Error, Result};
 
 /// The schema version this build writes and understands: version 1 plus one step per
@@ -16,7 +16,7 @@ pub(crate) const PURGE_GATE: &str = "audit_log.purge";
 
 /// Forward migrations: `MIGRATIONS[i]` takes a schema from version `i + 1` to `i + 2`. Each
 /// runs in the installer's transaction, so a schema is migrated whole or not at all.
-const MIGRATIONS: &[fn(&Tables) -> String] = &[migrate_v1_to_v2];
+const MIGRATIONS: &[fn(&Tables) -> String] = &[migrate_v1_to_v2, migrate_v2_to_v3];
 
 /// Quotes an SQL identifier (`"` doubled), so any schema name the host picks is safe.
 pub(crate) fn quote_ident(name: &str) -> String {
@@ -202,6 +202,23 @@ CREATE TRIGGER audit_heads_guard BEFORE UPDATE OR DELETE ON {heads}
     FOR EACH ROW EXECUTE FUNCTION {schema}.audit_guard_head();
 CREATE TRIGGER audit_heads_no_truncate BEFORE TRUNCATE ON {heads}
     FOR EACH STATEMENT EXECUTE FUNCTION {schema}.audit_reject_change();
+"#
+    )
+}
+
+/// Version 3: indexes for the context fields an investigator follows (request id,
+/// correlation id, client IP), each partial so that only records carrying the field pay for
+/// an entry; the same indexes as the SQLite store's version 2.
+fn migrate_v2_to_v3(t: &Tables) -> String {
+    let records = &t.records;
+    format!(
+        r#"
+CREATE INDEX audit_records_request ON {records} (tenant, request_id, seq)
+    WHERE request_id IS NOT NULL;
+CREATE INDEX audit_records_correlation ON {records} (tenant, correlation_id, seq)
+    WHERE correlation_id IS NOT NULL;
+CREATE INDEX audit_records_ip ON {records} (tenant, ip, seq)
+    WHERE ip IS NOT NULL;
 "#
     )
 }

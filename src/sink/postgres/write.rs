@@ -1,6 +1,7 @@
 //! Appending: per-tenant serialization on a head row, then rows in by COPY or INSERT.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use postgres::binary_copy::BinaryCopyInWriter;
@@ -10,11 +11,10 @@ use uuid::Uuid;
 
 use super::pg_error;
 use super::schema::Tables;
-use crate::chain::{ChainAlgorithm, Digest};
+use crate::digest::{ChainAlgorithm, Digest};
 use crate::error::{Error, Result};
-use crate::event::Event;
-use crate::record::{Actor, Context, Head, Outcome, Receipt, Record, TenantId};
-use crate::sink::{check_continuation, PreparedRecord};
+use crate::record::{Head, Receipt, TenantId};
+use crate::sink::row::{column_list, Row, Sequencer, Work};
 
 /// From this many rows on, rows go in with one binary COPY instead of one INSERT each: COPY
 /// costs a fixed extra round trip but streams any number of rows.
@@ -24,19 +24,14 @@ const COPY_FROM: usize = 16;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LockedHead {
     pub(crate) head: Head,
-    pub(crate) anchor_seq: u64,
-    /// A new anchor hash to store, when an import set the anchor.
-    pub(crate) anchor_hash: Option<Digest>,
+    pub(crate) anchor: Head,
 }
 
 impl LockedHead {
-    fn anchor_hash_or_zero(&self) -> Digest {
-        self.anchor_hash.unwrap_or(Digest::ZERO)
-    }
-
-    /// Whether the tenant has no records and no purge point: an import may start anywhere.
-    fn is_empty(&self) -> bool {
-        self.head.seq == 0 && self.anchor_seq == 0
+    /// What the tenant's next record links to: its last record, else its anchor; `None` for a
+    /// tenant with no trail and no purge point, into which an import may start anywhere.
+    fn tip(&self) -> Option<Head> {
+        (self.head.seq > 0 || self.anchor.seq > 0).then_some(self.head)
     }
 }
 
@@ -62,7 +57,7 @@ pub(crate) fn lock_heads(
     let rows = tx
         .query(
             &format!(
-                "SELECT tenant, seq, hash, anchor_seq FROM {} WHERE tenant = ANY($1) \
+                "SELECT tenant, seq, hash, anchor_seq, anchor_hash FROM {} WHERE tenant = ANY($1) \
                  ORDER BY tenant FOR UPDATE",
                 t.heads
             ),
@@ -75,94 +70,35 @@ pub(crate) fn lock_heads(
         let seq: i64 = row.try_get(1).map_err(pg_error)?;
         let hash: Vec<u8> = row.try_get(2).map_err(pg_error)?;
         let anchor_seq: i64 = row.try_get(3).map_err(pg_error)?;
-        let hash = Digest::from_slice(&hash).map_err(|why| Error::corrupt(seq as u64, why))?;
+        let anchor_hash: Vec<u8> = row.try_get(4).map_err(pg_error)?;
+        let head = |seq: i64, hash: &[u8]| -> Result<Head> {
+            let seq = u64::try_from(seq).map_err(|_| Error::corrupt(0, "negative seq in a head"))?;
+            Ok(Head {
+                seq,
+                hash: Digest::from_slice(hash).map_err(|why| Error::corrupt(seq, why))?,
+            })
+        };
         out.insert(
             TenantId::new(tenant),
             LockedHead {
-                head: Head {
-                    seq: seq as u64,
-                    hash,
-                },
-                anchor_seq: anchor_seq as u64,
-                anchor_hash: None,
+                head: head(seq, &hash)?,
+                anchor: head(anchor_seq, &anchor_hash)?,
             },
         );
     }
     Ok(out)
 }
 
-/// One row of `audit_records`, borrowed from a prepared or sealed record.
-pub(crate) struct Row<'a> {
-    tenant: &'a TenantId,
-    seq: u64,
-    id: Uuid,
-    occurred_at: DateTime<Utc>,
-    actor: &'a Actor,
-    event: &'a Event,
-    event_json: String,
-    outcome: Outcome,
-    context: &'a Context,
-    schema_version: u32,
-    chain: ChainAlgorithm,
-    prev_hash: Digest,
-    hash: Digest,
-}
+static INSERT_RECORD: LazyLock<String> = LazyLock::new(|| {
+    let placeholders: Vec<String> = (1..=19).map(|i| format!("${i}")).collect();
+    format!(
+        "INSERT INTO {{records}} ({}) VALUES ({})",
+        column_list(""),
+        placeholders.join(", ")
+    )
+});
 
-impl<'a> Row<'a> {
-    pub(crate) fn prepared(
-        p: &'a PreparedRecord,
-        chain: ChainAlgorithm,
-        seq: u64,
-        prev: Digest,
-    ) -> Self {
-        Row {
-            tenant: &p.tenant,
-            seq,
-            id: p.id,
-            occurred_at: p.occurred_at,
-            actor: &p.actor,
-            event: &p.event,
-            event_json: p.event_json(),
-            outcome: p.outcome,
-            context: &p.context,
-            schema_version: p.schema_version,
-            chain,
-            prev_hash: prev,
-            hash: p.hash_at(chain, seq, &prev),
-        }
-    }
-
-    pub(crate) fn sealed(r: &'a Record) -> Self {
-        Row {
-            tenant: &r.tenant,
-            seq: r.seq,
-            id: r.id,
-            occurred_at: r.occurred_at,
-            actor: &r.actor,
-            event: &r.event,
-            event_json: r.event.to_value().to_string(),
-            outcome: r.outcome,
-            context: &r.context,
-            schema_version: r.schema_version,
-            chain: r.chain,
-            prev_hash: r.prev_hash,
-            hash: r.hash,
-        }
-    }
-
-    pub(crate) fn receipt(&self) -> Receipt {
-        Receipt {
-            seq: self.seq,
-            id: self.id,
-            hash: self.hash,
-        }
-    }
-}
-
-const RECORD_COLUMNS: &str = "tenant, seq, id, occurred_at, actor_kind, actor_id, \
-    actor_display, event_name, outcome, ip, user_agent, request_id, correlation_id, reason, \
-    schema_version, chain, prev_hash, hash, event_json";
-
+/// The column types of [`RECORD_COLUMNS`](crate::sink::row::RECORD_COLUMNS), in order.
 const RECORD_TYPES: &[Type] = &[
     Type::TEXT,
     Type::INT8,
@@ -185,7 +121,7 @@ const RECORD_TYPES: &[Type] = &[
     Type::TEXT,
 ];
 
-/// The SQL parameters of one row, borrowed from it.
+/// The SQL parameters of one row, borrowed from it: the store's one row mapping.
 struct Params<'r> {
     tenant: &'r str,
     seq: i64,
@@ -205,14 +141,14 @@ struct Params<'r> {
     chain: &'static str,
     prev_hash: &'r [u8],
     hash: &'r [u8],
-    event_json: &'r str,
+    event_json: String,
 }
 
 impl<'r> Params<'r> {
-    fn of(r: &'r Row<'r>) -> Self {
-        Params {
+    fn of(r: &'r Row<'r>) -> Result<Self> {
+        Ok(Params {
             tenant: r.tenant.as_str(),
-            seq: r.seq as i64,
+            seq: r.seq_i64()?,
             id: r.id,
             occurred_at: r.occurred_at,
             actor_kind: r.actor.kind.as_str(),
@@ -225,12 +161,13 @@ impl<'r> Params<'r> {
             request_id: r.context.request_id.as_deref(),
             correlation_id: r.context.correlation_id.as_deref(),
             reason: r.context.reason.as_deref(),
-            schema_version: r.schema_version as i32,
+            schema_version: i32::try_from(r.schema_version)
+                .map_err(|_| Error::invalid("schema_version", "does not fit PostgreSQL"))?,
             chain: r.chain.as_str(),
             prev_hash: &r.prev_hash.0,
             hash: &r.hash.0,
-            event_json: &r.event_json,
-        }
+            event_json: r.event_json(),
+        })
     }
 
     fn sql(&self) -> [&(dyn ToSql + Sync); 19] {
@@ -258,65 +195,71 @@ impl<'r> Params<'r> {
     }
 }
 
-/// Writes `count` rows and their entity mentions (each entity once per record, whatever its
-/// roles) and returns their receipts.
+/// Writes `count` rows and their entity mentions, and returns their receipts and the anchors
+/// imports set (tenant, anchor).
 ///
 /// The rows come from an iterator so that a large batch is sealed (hashed, its JSON written)
 /// while the server already ingests the rows before it: the client's work overlaps the
 /// server's instead of preceding it.
-pub(crate) fn write_rows<'a>(
+fn write_rows<'a>(
     tx: &mut impl GenericClient,
     t: &Tables,
     count: usize,
     rows: impl Iterator<Item = Result<Row<'a>>>,
-) -> Result<Vec<Receipt>> {
+) -> Result<(Vec<Receipt>, Vec<(TenantId, Head)>)> {
     let mut receipts = Vec::with_capacity(count);
-    let mut mentions: Vec<(&'a str, &'a str, &'a str, i64)> = Vec::with_capacity(count * 2);
-    let mut note = |row: &Row<'a>| {
-        for m in row.event.mentions() {
+    let mut anchors = Vec::new();
+    let mut mentions: Vec<(String, String, String, i64)> = Vec::with_capacity(count * 2);
+    let mut note = |row: &Row<'a>| -> Result<()> {
+        let seq = row.seq_i64()?;
+        for m in row.mentions() {
             mentions.push((
-                row.tenant.as_str(),
-                m.kind.as_str(),
-                m.id.as_str(),
-                row.seq as i64,
+                row.tenant.as_str().to_owned(),
+                m.kind.as_str().to_owned(),
+                m.id.as_str().to_owned(),
+                seq,
             ));
         }
+        Ok(())
+    };
+    let mut take = |row: &Row<'a>| -> Result<()> {
+        note(row)?;
+        receipts.push(row.receipt());
+        if let Some(a) = row.new_anchor {
+            anchors.push((row.tenant.clone(), a));
+        }
+        Ok(())
     };
     if count >= COPY_FROM {
         let sink = tx
             .copy_in(&format!(
-                "COPY {} ({RECORD_COLUMNS}) FROM STDIN BINARY",
-                t.records
+                "COPY {} ({}) FROM STDIN BINARY",
+                t.records,
+                column_list("")
             ))
             .map_err(pg_error)?;
         let mut w = BinaryCopyInWriter::new(sink, RECORD_TYPES);
         for row in rows {
             let row = row?;
-            w.write(&Params::of(&row).sql()).map_err(pg_error)?;
-            note(&row);
-            receipts.push(row.receipt());
+            w.write(&Params::of(&row)?.sql()).map_err(pg_error)?;
+            take(&row)?;
         }
         w.finish().map_err(pg_error)?;
     } else {
         let insert = tx
-            .prepare(&format!(
-                "INSERT INTO {} ({RECORD_COLUMNS}) VALUES \
-                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
-                t.records
-            ))
+            .prepare(&INSERT_RECORD.replace("{records}", &t.records))
             .map_err(pg_error)?;
         for row in rows {
             let row = row?;
-            tx.execute(&insert, &Params::of(&row).sql())
+            tx.execute(&insert, &Params::of(&row)?.sql())
                 .map_err(pg_error)?;
-            note(&row);
-            receipts.push(row.receipt());
+            take(&row)?;
         }
     }
     // Sorted, the mentions go into their primary key's B-tree in key order.
     mentions.sort_unstable();
     mentions.dedup();
-    if count >= COPY_FROM {
+    if mentions.len() >= COPY_FROM {
         let sink = tx
             .copy_in(&format!(
                 "COPY {} (tenant, kind, entity_id, seq) FROM STDIN BINARY",
@@ -330,131 +273,105 @@ pub(crate) fn write_rows<'a>(
         }
         w.finish().map_err(pg_error)?;
     } else if !mentions.is_empty() {
-        let (tenants, kinds, ids, seqs): (Vec<&str>, Vec<&str>, Vec<&str>, Vec<i64>) = mentions
-            .iter()
-            .fold(Default::default(), |mut acc, (t, k, i, s)| {
-                acc.0.push(t);
-                acc.1.push(k);
-                acc.2.push(i);
-                acc.3.push(*s);
-                acc
-            });
+        let mut cols: (Vec<&str>, Vec<&str>, Vec<&str>, Vec<i64>) = Default::default();
+        for (tenant, kind, id, seq) in &mentions {
+            cols.0.push(tenant);
+            cols.1.push(kind);
+            cols.2.push(id);
+            cols.3.push(*seq);
+        }
         tx.execute(
             &format!(
                 "INSERT INTO {} (tenant, kind, entity_id, seq) \
                  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])",
                 t.mentions
             ),
-            &[&tenants, &kinds, &ids, &seqs],
+            &[&cols.0, &cols.1, &cols.2, &cols.3],
         )
         .map_err(pg_error)?;
     }
-    Ok(receipts)
+    Ok((receipts, anchors))
 }
 
-/// Moves head rows forward to the last record written per tenant.
+/// Moves head rows forward to the last record written per tenant, and sets the anchors an
+/// import into an empty tenant set.
 fn update_heads(
     tx: &mut impl GenericClient,
     t: &Tables,
     heads: &BTreeMap<TenantId, LockedHead>,
+    moved: impl Iterator<Item = (TenantId, Head)>,
+    anchors: &[(TenantId, Head)],
 ) -> Result<()> {
     let stmt = tx
         .prepare(&format!(
-            "UPDATE {} SET seq = $2, hash = $3, anchor_seq = $4, \
-             anchor_hash = CASE WHEN $4 > anchor_seq THEN $5 ELSE anchor_hash END \
+            "UPDATE {} SET seq = $2, hash = $3, anchor_seq = $4, anchor_hash = $5 \
              WHERE tenant = $1",
             t.heads
         ))
         .map_err(pg_error)?;
-    for (tenant, h) in heads {
-        let seq = h.head.seq as i64;
-        let anchor = h.anchor_seq as i64;
-        let hash: &[u8] = &h.head.hash.0;
-        let anchor_hash: &[u8] = &h.anchor_hash_or_zero().0;
+    for (tenant, head) in moved {
+        let anchor = anchors
+            .iter()
+            .find(|(t, _)| *t == tenant)
+            .map(|(_, a)| *a)
+            .or_else(|| heads.get(&tenant).map(|h| h.anchor))
+            .unwrap_or(Head {
+                seq: 0,
+                hash: Digest::ZERO,
+            });
+        let seq = crate::sink::row::to_i64(head.seq)?;
+        let anchor_seq = crate::sink::row::to_i64(anchor.seq)?;
+        let hash: &[u8] = &head.hash.0;
+        let anchor_hash: &[u8] = &anchor.hash.0;
         tx.execute(
             &stmt,
-            &[&tenant.as_str(), &seq, &hash, &anchor, &anchor_hash],
+            &[&tenant.as_str(), &seq, &hash, &anchor_seq, &anchor_hash],
         )
         .map_err(pg_error)?;
     }
     Ok(())
 }
 
-/// Appends batches of prepared records in the caller's transaction: locks the heads of
-/// their tenants, assigns seqs and hashes, writes rows, moves the heads. Returns the receipts
-/// of each batch.
-pub(crate) fn append_prepared(
+/// Appends jobs in the caller's transaction: locks the heads of their tenants, seals (or, for
+/// imports, checks) every record against them, writes the rows, moves the heads. Returns the
+/// receipts of each job. The one write path of the store: group commits, a host's own
+/// transaction and a purge's record all come through here.
+pub(crate) fn append(
     tx: &mut impl GenericClient,
     t: &Tables,
     algorithm: ChainAlgorithm,
-    batches: &[&[PreparedRecord]],
+    jobs: &[&Work],
 ) -> Result<Vec<Vec<Receipt>>> {
-    let tenants: BTreeSet<&TenantId> = batches
+    let tenants: BTreeSet<&TenantId> = jobs
         .iter()
-        .flat_map(|b| b.iter().map(|p| &p.tenant))
+        .flat_map(|w| -> Box<dyn Iterator<Item = &TenantId>> {
+            match w {
+                Work::Prepared(b) => Box::new(b.iter().map(|p| p.tenant())),
+                Work::Sealed(b) => Box::new(b.iter().map(|r| &r.tenant)),
+            }
+        })
         .collect();
     if tenants.is_empty() {
-        return Ok(batches.iter().map(|_| Vec::new()).collect());
+        return Ok(jobs.iter().map(|_| Vec::new()).collect());
     }
-    let mut heads = lock_heads(tx, t, &tenants)?;
-    let sizes: Vec<usize> = batches.iter().map(|b| b.len()).collect();
-    let count = sizes.iter().sum();
-    let rows = batches.iter().flat_map(|b| b.iter()).map(|p| {
-        let h = heads
-            .get_mut(&p.tenant)
-            .ok_or_else(|| Error::store("postgres", "a locked head row went missing"))?;
-        let row = Row::prepared(p, algorithm, h.head.seq + 1, h.head.hash);
-        h.head = Head {
-            seq: row.seq,
-            hash: row.hash,
-        };
-        Ok(row)
+    let heads = lock_heads(tx, t, &tenants)?;
+    let mut sequencer = Sequencer::new(algorithm, |tenant: &TenantId| {
+        heads
+            .get(tenant)
+            .map(LockedHead::tip)
+            .ok_or_else(|| Error::store("postgres", "a locked head row went missing"))
     });
-    let receipts = write_rows(tx, t, count, rows)?;
-    update_heads(tx, t, &heads)?;
+    let sizes: Vec<usize> = jobs.iter().map(|w| w.len()).collect();
+    let count = sizes.iter().sum();
+    let (receipts, anchors) = write_rows(tx, t, count, sequencer.rows(jobs))?;
+    let moved: Vec<(TenantId, Head)> = sequencer
+        .tips()
+        .map(|(tenant, head)| (tenant.clone(), head))
+        .collect();
+    update_heads(tx, t, &heads, moved.into_iter(), &anchors)?;
     let mut receipts = receipts.into_iter();
     Ok(sizes
         .into_iter()
         .map(|n| receipts.by_ref().take(n).collect())
         .collect())
-}
-
-/// Appends sealed records (an import) in the caller's transaction, checking that each one
-/// continues its tenant's trail.
-pub(crate) fn append_sealed(
-    tx: &mut impl GenericClient,
-    t: &Tables,
-    algorithm: ChainAlgorithm,
-    records: &[Record],
-) -> Result<Vec<Receipt>> {
-    let tenants: BTreeSet<&TenantId> = records.iter().map(|r| &r.tenant).collect();
-    if tenants.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut heads = lock_heads(tx, t, &tenants)?;
-    for (i, r) in records.iter().enumerate() {
-        let h = heads
-            .get_mut(&r.tenant)
-            .ok_or_else(|| Error::store("postgres", "a locked head row went missing"))?;
-        let current = (!h.is_empty()).then_some(h.head);
-        check_continuation(algorithm, current, r)
-            .map_err(|why| Error::invalid(format!("records[{i}]"), why))?;
-        if h.is_empty() && r.seq > 1 {
-            // The trail starts after a purge point: that point becomes the anchor.
-            h.anchor_seq = r.seq - 1;
-            h.anchor_hash = Some(r.prev_hash);
-        }
-        h.head = Head {
-            seq: r.seq,
-            hash: r.hash,
-        };
-    }
-    let receipts = write_rows(
-        tx,
-        t,
-        records.len(),
-        records.iter().map(|r| Ok(Row::sealed(r))),
-    )?;
-    update_heads(tx, t, &heads)?;
-    Ok(receipts)
 }

@@ -30,17 +30,6 @@ pub(super) fn map(e: rusqlite::Error) -> Error {
     }
 }
 
-/// [`map`] for a failure that answers several callers (a group's commit): each gets its own
-/// copy.
-pub(super) fn map_shared(e: &rusqlite::Error) -> Error {
-    match e {
-        rusqlite::Error::SqliteFailure(code, msg) => {
-            map(rusqlite::Error::SqliteFailure(*code, msg.clone()))
-        }
-        other => Error::store("sqlite", other.to_string()),
-    }
-}
-
 /// `.sql()?` maps a driver result into the crate's.
 pub(super) trait SqlResult<T> {
     fn sql(self) -> Result<T>;

@@ -6,12 +6,13 @@ use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::error::SqlResult;
-use super::write::{head_from, insert_prepared, read_tip, Tips};
+use super::write::{insert_row, read_tip};
 use super::SqliteSink;
-use crate::chain::ChainAlgorithm;
+use crate::digest::ChainAlgorithm;
 use crate::error::{Error, Result};
-use crate::record::{Actor, TenantId};
-use crate::sink::purge::{PurgePoint, PurgeRecorder, PurgeReport};
+use crate::record::TenantId;
+use crate::sink::row::{to_i64, Sequencer, Work};
+use crate::sink::{PurgePlan, PurgeReport, Retention};
 
 impl SqliteSink {
     /// Copies the whole store to a new file at `dest` with SQLite's online backup API, while
@@ -88,97 +89,65 @@ impl SqliteSink {
         })?;
         sync_directory(dir)
     }
+}
 
-    /// Removes a tenant's oldest records under a retention policy, in one transaction that
-    /// also moves the tenant's [`anchor`](crate::AuditStore::anchor) to the last removed
-    /// record and appends an `audit.purged` record ([`AuditPurged`](crate::event::AuditPurged)) by `actor`. The
-    /// remaining trail verifies from the anchor; a [`Checkpoint`](crate::Checkpoint) older
-    /// than the purge point still verifies (there is nothing left to compare it with, and
-    /// the purge is on record).
-    ///
-    /// The only way records leave the store: the table's triggers refuse any other delete.
-    /// Nothing is removed (and nothing recorded) when the point is at or before the current
-    /// anchor. The purge record's time comes from the system clock.
-    ///
-    /// ```
-    /// use audit_log::{Actor, AuditLog, AuditStoreExt, EntityRef, Event, PurgePoint, SqliteSink, TenantId};
-    ///
-    /// let store = SqliteSink::open_in_memory()?;
-    /// let log = AuditLog::builder(store.clone()).build();
-    /// for i in 0..10 {
-    ///     log.record(&Actor::system(), Event::user_deleted(EntityRef::id_only(i)))?;
-    /// }
-    /// let tenant = TenantId::default();
-    /// let report = store.purge(&tenant, PurgePoint::ThroughSeq(6), &Actor::service("retention"))?;
-    /// assert_eq!((report.removed, report.anchor.seq), (6, 6));
-    /// assert_eq!(report.receipt.map(|r| r.seq), Some(11));
-    /// assert!(store.verify(&tenant)?.is_intact());
-    /// # Ok::<(), audit_log::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    /// [`Error::InvalidInput`] for an actor the default [`Limits`](crate::Limits) refuse;
-    /// [`Error::Corrupt`] when the record at the purge point cannot be read; store failures.
-    /// On error nothing is removed.
-    pub fn purge(
-        &self,
-        tenant: &TenantId,
-        point: PurgePoint,
-        actor: &Actor,
-    ) -> Result<PurgeReport> {
-        // Refuse a bad actor before taking the write lock.
-        let recorder = PurgeRecorder::new(tenant, actor)?;
-        let conn = self.inner.writer.lock();
-        conn.execute_batch("BEGIN IMMEDIATE").sql()?;
-        let result = purge_in(&conn, self.inner.algorithm, &recorder, tenant, point);
-        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        match conn.execute_batch(end).sql() {
-            Ok(()) => result,
-            Err(e) => {
-                if !conn.is_autocommit() {
-                    let _ = conn.execute_batch("ROLLBACK");
-                }
-                Err(result.err().unwrap_or(e))
-            }
-        }
+/// Retention for the SQLite store: a [`PurgePlan`] carried out in one `BEGIN IMMEDIATE`
+/// transaction on the write connection, so it serializes with every append to the file (from
+/// this process or another).
+///
+/// The file's delete triggers let a row go only while `audit_purge_gate` names its tenant and
+/// seq range, which the purge fills and empties inside its transaction.
+impl Retention for SqliteSink {
+    fn remove_prefix(&self, plan: PurgePlan) -> Result<PurgeReport> {
+        let algorithm = self.inner.algorithm;
+        self.inner
+            .writer
+            .committer()
+            .transaction(|conn| remove_prefix_in(conn, algorithm, plan))
     }
 }
 
-fn purge_in(
+fn remove_prefix_in(
     conn: &Connection,
     algorithm: ChainAlgorithm,
-    recorder: &PurgeRecorder,
-    tenant: &TenantId,
-    point: PurgePoint,
+    plan: PurgePlan,
 ) -> Result<PurgeReport> {
-    let anchor = super::read::anchor(conn, tenant)?;
-    let Some(tip) = read_tip(conn, tenant)? else {
-        return Ok(PurgeReport::nothing(tenant, anchor));
-    };
-    let (through, before) = point.resolve(tip.seq, |t| {
-        let first_kept: Option<i64> = conn
-            .query_row(
-                "SELECT min(seq) FROM audit_records WHERE tenant = ?1 AND occurred_at >= ?2",
-                params![tenant.as_str(), t.timestamp_micros()],
-                |r| r.get(0),
-            )
-            .sql()?;
-        Ok(first_kept.map(|s| u64::try_from(s).unwrap_or(0)))
-    })?;
-    if through <= anchor.seq {
-        return Ok(PurgeReport::nothing(tenant, anchor));
+    let PurgePlan {
+        tenant,
+        anchor,
+        through,
+        record,
+    } = plan;
+    if super::read::anchor(conn, &tenant)? != anchor {
+        return Err(Error::Busy {
+            source: "the tenant's anchor moved since the purge was planned (another purge ran)"
+                .into(),
+        });
     }
-    let through_sql = i64::try_from(through).map_err(|_| Error::invalid("point", "too large"))?;
-    let hash: Vec<u8> = conn
+    if through.seq <= anchor.seq {
+        return Err(Error::invalid(
+            "through",
+            format!("seq {} is not after the anchor {}", through.seq, anchor.seq),
+        ));
+    }
+    let through_sql = to_i64(through.seq)?;
+    let hash: Option<Vec<u8>> = conn
         .query_row(
             "SELECT hash FROM audit_records WHERE tenant = ?1 AND seq = ?2",
             params![tenant.as_str(), through_sql],
             |r| r.get(0),
         )
         .optional()
-        .sql()?
-        .ok_or_else(|| Error::corrupt(through, "the record at the purge point is missing"))?;
-    let new_anchor = head_from(through_sql, &hash)?;
+        .sql()?;
+    if hash.as_deref() != Some(&through.hash.0[..]) {
+        return Err(Error::invalid(
+            "through",
+            format!(
+                "the record at seq {} is missing or has another hash than planned",
+                through.seq
+            ),
+        ));
+    }
 
     conn.execute(
         "INSERT INTO audit_purge_gate (tenant, through) VALUES (?1, ?2)",
@@ -195,11 +164,11 @@ fn purge_in(
             "DELETE FROM audit_records WHERE tenant = ?1 AND seq <= ?2",
             params![tenant.as_str(), through_sql],
         )
-        .sql()?;
+        .sql()? as u64;
     conn.execute(
         "INSERT INTO audit_anchors (tenant, seq, hash) VALUES (?1, ?2, ?3) \
          ON CONFLICT (tenant) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-        params![tenant.as_str(), through_sql, &new_anchor.hash.0[..]],
+        params![tenant.as_str(), through_sql, &through.hash.0[..]],
     )
     .sql()?;
     conn.execute(
@@ -207,14 +176,31 @@ fn purge_in(
         [tenant.as_str()],
     )
     .sql()?;
-
-    let record = recorder.record(through, new_anchor.hash, removed as u64, before)?;
-    let mut receipts = insert_prepared(conn, algorithm, &mut Tips::default(), &[record])?;
+    if removed != through.seq - anchor.seq {
+        return Err(Error::corrupt(
+            through.seq,
+            format!(
+                "{removed} records found after the anchor {} through seq {}, expected {}: \
+                 the trail has gaps (verify it before purging)",
+                anchor.seq,
+                through.seq,
+                through.seq - anchor.seq
+            ),
+        ));
+    }
+    let work = Work::Prepared(vec![record]);
+    let mut sequencer = Sequencer::new(algorithm, |t: &TenantId| read_tip(conn, t));
+    let mut receipt = None;
+    for row in sequencer.rows(&[&work]) {
+        let row = row?;
+        insert_row(conn, &row)?;
+        receipt = Some(row.receipt());
+    }
     Ok(PurgeReport {
-        tenant: tenant.clone(),
-        removed: removed as u64,
-        anchor: new_anchor,
-        receipt: receipts.pop(),
+        tenant,
+        removed,
+        anchor: through,
+        receipt,
     })
 }
 

@@ -30,11 +30,13 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use self::error::SqlResult;
-use self::read::{Plan, SqlitePages};
-use self::write::{Work, Writer};
+use self::read::SqlitePages;
+use self::write::SqliteCommitter;
+use super::group_commit::{GroupCommit, DEFAULT_MAX_GROUP};
 use super::paged::Paged;
-use super::{AuditSink, AuditStore, PreparedRecord, RecordStream};
-use crate::chain::ChainAlgorithm;
+use super::row::Work;
+use super::{AuditSink, AuditStore, PreparedRecord, RecordStream, SealedSink};
+use crate::digest::ChainAlgorithm;
 use crate::error::{Error, Result};
 use crate::query::Query;
 use crate::record::{Head, Receipt, Record, TenantId};
@@ -87,6 +89,7 @@ pub struct SqliteOptions {
     algorithm: Option<ChainAlgorithm>,
     read_only: bool,
     max_size_bytes: Option<u64>,
+    max_group: usize,
 }
 
 impl Default for SqliteOptions {
@@ -97,6 +100,7 @@ impl Default for SqliteOptions {
             algorithm: None,
             read_only: false,
             max_size_bytes: None,
+            max_group: DEFAULT_MAX_GROUP,
         }
     }
 }
@@ -139,6 +143,13 @@ impl SqliteOptions {
     /// would grow the file past it fails with [`Error::StorageFull`] and writes nothing.
     pub fn max_size_bytes(mut self, bytes: u64) -> Self {
         self.max_size_bytes = Some(bytes);
+        self
+    }
+
+    /// The most records one group commit carries (default 4096); a larger batch still
+    /// commits, alone. See [`Durability`] for what group commit shares.
+    pub fn max_group(mut self, records: usize) -> Self {
+        self.max_group = records.max(1);
         self
     }
 
@@ -194,7 +205,7 @@ pub struct SqliteSink {
 }
 
 struct Inner {
-    writer: Writer,
+    writer: GroupCommit<SqliteCommitter>,
     readers: Readers,
     algorithm: ChainAlgorithm,
     path: Option<PathBuf>,
@@ -280,6 +291,7 @@ impl SqliteSink {
         Ok(Self::assemble(
             conn,
             algorithm,
+            options.max_group,
             Readers::File {
                 path: path.clone(),
                 busy_timeout: options.busy_timeout,
@@ -317,6 +329,7 @@ impl SqliteSink {
         Ok(Self::assemble(
             conn,
             algorithm,
+            options.max_group,
             Readers::Memory,
             None,
             false,
@@ -326,13 +339,14 @@ impl SqliteSink {
     fn assemble(
         conn: Connection,
         algorithm: ChainAlgorithm,
+        max_group: usize,
         readers: Readers,
         path: Option<PathBuf>,
         read_only: bool,
     ) -> SqliteSink {
         SqliteSink {
             inner: Arc::new(Inner {
-                writer: Writer::new(conn, algorithm),
+                writer: GroupCommit::new(SqliteCommitter::new(conn, algorithm), max_group),
                 readers,
                 algorithm,
                 path,
@@ -370,21 +384,23 @@ impl SqliteSink {
     /// deferred transaction that another writer overtakes fails with [`Error::Busy`] instead
     /// of forking the chain. Make the records with [`AuditLog::prepare`](crate::AuditLog::prepare);
     /// the file needs the schema ([`install_schema`](Self::install_schema) or a
-    /// [`SqliteSink::open`] on it once).
+    /// [`SqliteSink::open`] on it once). Make the records with your log's
+    /// [`Preparer`](crate::Preparer) ([`AuditLog::preparer`](crate::AuditLog::preparer)), so
+    /// they get its clock, tenant, redaction and limits.
     ///
     /// ```
     /// use audit_log::rusqlite::{Connection, TransactionBehavior};
-    /// use audit_log::{Actor, AuditLog, ChainAlgorithm, Entry, EntityRef, Event, MemorySink, SqliteSink};
+    /// use audit_log::{Actor, ChainAlgorithm, Entry, EntityRef, Event, Preparer, SqliteSink};
     ///
     /// let mut conn = Connection::open_in_memory()?;
     /// conn.execute_batch("CREATE TABLE users (id INTEGER PRIMARY KEY, login TEXT)")?;
     /// SqliteSink::install_schema(&conn, ChainAlgorithm::default())?;
-    /// // Any log will do for preparing: its sink is not used here.
-    /// let log = AuditLog::builder(MemorySink::new()).build();
+    /// // The host's preparer (its log's: `log.preparer()`) stamps, checks and encodes.
+    /// let preparer = Preparer::new();
     ///
     /// let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     /// tx.execute("INSERT INTO users (id, login) VALUES (42, 'alice')", [])?;
-    /// let record = log.prepare(Entry::new(Actor::user(1, "root"), Event::user_created(EntityRef::new(42, "alice"))))?;
+    /// let record = preparer.prepare(Entry::new(Actor::user(1, "root"), Event::user_created(EntityRef::new(42, "alice"))))?;
     /// let receipts = SqliteSink::append_in(&tx, vec![record])?;
     /// tx.commit()?;
     /// assert_eq!(receipts[0].seq, 1);
@@ -396,7 +412,7 @@ impl SqliteSink {
     /// when the schema is missing; store failures. On error none of the batch is written and
     /// the host's transaction is as it was.
     pub fn append_in(conn: &Connection, batch: Vec<PreparedRecord>) -> Result<Vec<Receipt>> {
-        write::append_in(conn, &batch)
+        write::append_in(conn, batch)
     }
 
     /// SQLite's query plan for `query`, one line per step of each statement it runs (for
@@ -405,14 +421,14 @@ impl SqliteSink {
     /// # Errors
     /// Store failures.
     pub fn query_plan(&self, query: &Query) -> Result<Vec<String>> {
-        let plan = Plan::new(query)?;
-        self.with_reader(|conn| plan.explain(conn))
+        let plan = read::plan(query)?;
+        self.with_reader(|conn| read::explain(&plan, conn))
     }
 
     /// Runs `f` on a connection that reads the committed state of the store.
     fn with_reader<R>(&self, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
         match &self.inner.readers {
-            Readers::Memory => f(&self.inner.writer.lock()),
+            Readers::Memory => f(&self.inner.writer.committer().lock()),
             Readers::File {
                 path,
                 busy_timeout,
@@ -442,7 +458,7 @@ impl SqliteSink {
     /// The write connection, for tests that edit the file behind the store's back.
     #[cfg(test)]
     pub(crate) fn with_writer<R>(&self, f: impl FnOnce(&Connection) -> R) -> R {
-        f(&self.inner.writer.lock())
+        f(&self.inner.writer.committer().lock())
     }
 }
 
@@ -487,7 +503,9 @@ impl AuditSink for SqliteSink {
     fn append(&self, batch: Vec<PreparedRecord>) -> Result<Vec<Receipt>> {
         self.inner.writer.submit(Work::Prepared(batch))
     }
+}
 
+impl SealedSink for SqliteSink {
     fn append_sealed(&self, records: Vec<Record>) -> Result<Vec<Receipt>> {
         self.inner.writer.submit(Work::Sealed(records))
     }
@@ -516,7 +534,7 @@ impl AuditStore for SqliteSink {
     }
 
     fn count(&self, query: &Query) -> Result<Option<u64>> {
-        let plan = Plan::new(query)?;
-        self.with_reader(|conn| plan.count(conn)).map(Some)
+        let plan = read::plan(query)?;
+        self.with_reader(|conn| read::count(plan, conn)).map(Some)
     }
 }

@@ -10,7 +10,7 @@
 use rusqlite::{Connection, OptionalExtension};
 
 use super::error::SqlResult;
-use crate::chain::ChainAlgorithm;
+use crate::digest::ChainAlgorithm;
 use crate::error::{Error, Result};
 
 /// What `audit_meta.format` holds in every audit store.
@@ -19,7 +19,7 @@ pub(super) const FORMAT: &str = "audit-log";
 /// `MIGRATIONS[i]` brings a store from version `i` to `i + 1`; version 0 is "no store yet".
 /// Each runs inside the transaction that also bumps the version, so a crash mid-migration
 /// leaves the old version intact.
-pub(super) const MIGRATIONS: &[&str] = &[V1];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes and reads.
 pub(super) const CURRENT: u32 = MIGRATIONS.len() as u32;
@@ -133,6 +133,49 @@ CREATE TRIGGER audit_meta_no_delete BEFORE DELETE ON audit_meta
 BEGIN
     SELECT RAISE(ABORT, 'audit-log: store metadata is fixed at creation');
 END;
+"#;
+
+/// Version 2.
+///
+/// - `audit_mentions` loses its `role` column: queries ask for an entity in any role, and the
+///   PostgreSQL store never kept it, so both schemas now lay mentions out the same way
+///   (`tenant, kind, entity_id, seq`). The rows are copied into the new table inside the
+///   migration's transaction, with the append-only triggers dropped only for the copy.
+/// - Indexes for the context fields an investigator follows: request id, correlation id and
+///   client IP, each partial (only records that carry the field pay for the entry).
+const V2: &str = r#"
+DROP TRIGGER audit_mentions_no_update;
+DROP TRIGGER audit_mentions_no_delete;
+CREATE TABLE audit_mentions_v2 (
+    tenant    TEXT    NOT NULL,
+    kind      TEXT    NOT NULL,
+    entity_id TEXT    NOT NULL,
+    seq       INTEGER NOT NULL,
+    PRIMARY KEY (tenant, kind, entity_id, seq)
+) STRICT, WITHOUT ROWID;
+INSERT INTO audit_mentions_v2 (tenant, kind, entity_id, seq)
+    SELECT tenant, kind, entity_id, seq FROM audit_mentions;
+DROP TABLE audit_mentions;
+ALTER TABLE audit_mentions_v2 RENAME TO audit_mentions;
+
+CREATE TRIGGER audit_mentions_no_update BEFORE UPDATE ON audit_mentions
+BEGIN
+    SELECT RAISE(ABORT, 'audit-log: audit records are append-only');
+END;
+
+CREATE TRIGGER audit_mentions_no_delete BEFORE DELETE ON audit_mentions
+WHEN NOT EXISTS (SELECT 1 FROM audit_purge_gate g
+                 WHERE g.tenant = OLD.tenant AND OLD.seq <= g.through)
+BEGIN
+    SELECT RAISE(ABORT, 'audit-log: audit records are append-only');
+END;
+
+CREATE INDEX audit_records_request ON audit_records (tenant, request_id, seq)
+    WHERE request_id IS NOT NULL;
+CREATE INDEX audit_records_correlation ON audit_records (tenant, correlation_id, seq)
+    WHERE correlation_id IS NOT NULL;
+CREATE INDEX audit_records_ip ON audit_records (tenant, ip, seq)
+    WHERE ip IS NOT NULL;
 "#;
 
 /// What [`inspect`] found in a database.

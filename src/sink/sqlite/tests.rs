@@ -122,8 +122,8 @@ fn in_memory_store_passes_the_conformance_suite() {
 
 #[test]
 fn file_and_in_memory_stores_pass_the_purge_checks() {
-    conformance::purge::run_all(&FileHarness::new(ChainAlgorithm::Sha256), SqliteSink::purge);
-    conformance::purge::run_all(&MemoryHarness, SqliteSink::purge);
+    conformance::purge::run_all(&FileHarness::new(ChainAlgorithm::Sha256));
+    conformance::purge::run_all(&MemoryHarness);
 }
 
 #[test]
@@ -134,12 +134,14 @@ fn sink_is_send_sync_and_cheap_to_clone() {
 
 #[test]
 fn a_later_migration_applies_once_in_its_own_transaction() {
-    const V2: &str = "CREATE INDEX audit_records_outcome ON audit_records (tenant, outcome, seq);";
+    const NEXT: &str =
+        "CREATE INDEX audit_records_outcome ON audit_records (tenant, outcome, seq);";
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.db");
     drop(SqliteSink::open(&path).unwrap());
     let conn = Connection::open(&path).unwrap();
-    let migrations = [schema::MIGRATIONS[0], V2];
+    let migrations: Vec<&str> = schema::MIGRATIONS.iter().copied().chain([NEXT]).collect();
+    let next = schema::CURRENT + 1;
     let alg = schema::install_with(&conn, None, true, &migrations).unwrap();
     assert_eq!(alg, ChainAlgorithm::default());
     let has_index: bool = conn
@@ -154,15 +156,17 @@ fn a_later_migration_applies_once_in_its_own_transaction() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(
-        uv, 2,
+        uv, next,
         "user_version mirrors the version in a file the store owns"
     );
     // Running again is a no-op (the index would fail to create twice).
     schema::install_with(&conn, None, true, &migrations).unwrap();
-    // This build (version 1) now refuses the file.
+    // This build now refuses the file.
     drop(conn);
     match SqliteSink::open(&path) {
-        Err(Error::SchemaTooNew { found, supported }) => assert_eq!((found, supported), (2, 1)),
+        Err(Error::SchemaTooNew { found, supported }) => {
+            assert_eq!((found, supported), (next, schema::CURRENT))
+        }
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
 }
@@ -173,10 +177,11 @@ fn a_failing_migration_leaves_the_old_version() {
     let path = dir.path().join("m.db");
     drop(SqliteSink::open(&path).unwrap());
     let conn = Connection::open(&path).unwrap();
-    let migrations = [
-        schema::MIGRATIONS[0],
-        "CREATE TABLE x (a); THIS IS NOT SQL;",
-    ];
+    let migrations: Vec<&str> = schema::MIGRATIONS
+        .iter()
+        .copied()
+        .chain(["CREATE TABLE x (a); THIS IS NOT SQL;"])
+        .collect();
     assert!(schema::install_with(&conn, None, true, &migrations).is_err());
     let exists: bool = conn
         .query_row(

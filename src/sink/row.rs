@@ -1,0 +1,257 @@
+//! The record-to-row mapping every store writes through, said once: a [`Sequencer`] seals each
+//! record of a [`Work`] into a [`Row`] (seq and hashes assigned to a prepared record, or checked
+//! on a sealed one), and a store writes rows. The SQL stores' tables share one column list.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{check_continuation, PreparedRecord};
+use crate::digest::{ChainAlgorithm, Digest};
+use crate::error::{Error, Result};
+use crate::event::{Event, Mention};
+use crate::record::{Actor, Context, Head, Outcome, Receipt, Record, TenantId};
+
+/// What a caller asks a store to append: records it prepared, or records sealed elsewhere (an
+/// import). Both go through the same serialization point.
+#[derive(Debug)]
+pub(crate) enum Work {
+    Prepared(Vec<PreparedRecord>),
+    Sealed(Vec<Record>),
+}
+
+impl Work {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Work::Prepared(b) => b.len(),
+            Work::Sealed(b) => b.len(),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The columns of a records table, in the order every SQL store writes and reads them.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) const RECORD_COLUMNS: [&str; 19] = [
+    "tenant",
+    "seq",
+    "id",
+    "occurred_at",
+    "actor_kind",
+    "actor_id",
+    "actor_display",
+    "event_name",
+    "outcome",
+    "ip",
+    "user_agent",
+    "request_id",
+    "correlation_id",
+    "reason",
+    "schema_version",
+    "chain",
+    "prev_hash",
+    "hash",
+    "event_json",
+];
+
+/// [`RECORD_COLUMNS`] joined with `, `, each prefixed by `prefix` (`"r."` in a join).
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) fn column_list(prefix: &str) -> String {
+    RECORD_COLUMNS
+        .iter()
+        .map(|c| format!("{prefix}{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One sealed record as a store writes it, borrowed from a prepared or a sealed record.
+#[derive(Debug)]
+pub(crate) struct Row<'a> {
+    pub(crate) tenant: &'a TenantId,
+    pub(crate) seq: u64,
+    pub(crate) id: Uuid,
+    pub(crate) occurred_at: DateTime<Utc>,
+    pub(crate) actor: &'a Actor,
+    pub(crate) event: &'a Event,
+    pub(crate) outcome: Outcome,
+    pub(crate) context: &'a Context,
+    pub(crate) schema_version: u32,
+    pub(crate) chain: ChainAlgorithm,
+    pub(crate) prev_hash: Digest,
+    pub(crate) hash: Digest,
+    /// Set on the first record imported into an empty tenant that starts after a purge
+    /// point: the tenant's anchor becomes this.
+    pub(crate) new_anchor: Option<Head>,
+}
+
+impl Row<'_> {
+    /// The event's stored JSON: compact, keys sorted (see [`Event::to_json`]).
+    pub(crate) fn event_json(&self) -> String {
+        self.event.to_json()
+    }
+
+    /// The seq as SQL stores keep it.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    pub(crate) fn seq_i64(&self) -> Result<i64> {
+        to_i64(self.seq)
+    }
+
+    /// The entities the event names, each once (whatever its roles): its mention rows.
+    pub(crate) fn mentions(&self) -> Vec<Mention<'_>> {
+        let mut out: Vec<Mention<'_>> = Vec::new();
+        for m in self.event.mentions() {
+            if !out.iter().any(|o| o.kind == m.kind && o.id == m.id) {
+                out.push(m);
+            }
+        }
+        out
+    }
+
+    pub(crate) fn receipt(&self) -> Receipt {
+        Receipt {
+            seq: self.seq,
+            id: self.id,
+            hash: self.hash,
+        }
+    }
+
+    pub(crate) fn head(&self) -> Head {
+        Head {
+            seq: self.seq,
+            hash: self.hash,
+        }
+    }
+}
+
+/// A seq as the SQL stores keep it (a signed 64-bit integer).
+pub(crate) fn to_i64(seq: u64) -> Result<i64> {
+    i64::try_from(seq).map_err(|_| Error::invalid("seq", format!("{seq} does not fit a store")))
+}
+
+/// Assigns seqs and links (or checks them, for sealed records) against each tenant's tip, read
+/// once per tenant from the store through `lookup` and then kept as rows are made.
+///
+/// `lookup` returns a tenant's last record, else its anchor after a purge, else `None` (a
+/// tenant with no trail at all, into which an import may start anywhere).
+pub(crate) struct Sequencer<L> {
+    algorithm: ChainAlgorithm,
+    tips: HashMap<TenantId, Option<Head>>,
+    lookup: L,
+}
+
+impl<L: FnMut(&TenantId) -> Result<Option<Head>>> Sequencer<L> {
+    pub(crate) fn new(algorithm: ChainAlgorithm, lookup: L) -> Self {
+        Sequencer {
+            algorithm,
+            tips: HashMap::new(),
+            lookup,
+        }
+    }
+
+    fn tip(&mut self, tenant: &TenantId) -> Result<Option<Head>> {
+        if let Some(t) = self.tips.get(tenant) {
+            return Ok(*t);
+        }
+        let t = (self.lookup)(tenant)?;
+        self.tips.insert(tenant.clone(), t);
+        Ok(t)
+    }
+
+    fn advance(&mut self, tenant: &TenantId, head: Head) {
+        match self.tips.get_mut(tenant) {
+            Some(slot) => *slot = Some(head),
+            None => {
+                self.tips.insert(tenant.clone(), Some(head));
+            }
+        }
+    }
+
+    /// Seals a prepared record at its tenant's next seq.
+    pub(crate) fn seal<'a>(&mut self, p: &'a PreparedRecord) -> Result<Row<'a>> {
+        let tip = self.tip(&p.tenant)?.unwrap_or(Head {
+            seq: 0,
+            hash: Digest::ZERO,
+        });
+        let seq = tip.seq + 1;
+        let row = Row {
+            tenant: &p.tenant,
+            seq,
+            id: p.id,
+            occurred_at: p.occurred_at,
+            actor: &p.actor,
+            event: &p.event,
+            outcome: p.outcome,
+            context: &p.context,
+            schema_version: p.schema_version,
+            chain: self.algorithm,
+            prev_hash: tip.hash,
+            hash: p.hash_at(self.algorithm, seq, &tip.hash),
+            new_anchor: None,
+        };
+        self.advance(&p.tenant, row.head());
+        Ok(row)
+    }
+
+    /// Checks that the `i`th sealed record of an import continues its tenant's trail.
+    pub(crate) fn check<'a>(&mut self, i: usize, r: &'a Record) -> Result<Row<'a>> {
+        let tip = self.tip(&r.tenant)?;
+        check_continuation(self.algorithm, tip, r)
+            .map_err(|why| Error::invalid(format!("records[{i}]"), why))?;
+        let new_anchor = (tip.is_none() && r.seq > 1).then(|| Head {
+            seq: r.seq - 1,
+            hash: r.prev_hash,
+        });
+        let row = Row {
+            tenant: &r.tenant,
+            seq: r.seq,
+            id: r.id,
+            occurred_at: r.occurred_at,
+            actor: &r.actor,
+            event: &r.event,
+            outcome: r.outcome,
+            context: &r.context,
+            schema_version: r.schema_version,
+            chain: r.chain,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+            new_anchor,
+        };
+        self.advance(&r.tenant, row.head());
+        Ok(row)
+    }
+
+    /// Every row of `jobs`, job after job, each in order.
+    pub(crate) fn rows<'s, 'w>(
+        &'s mut self,
+        jobs: &'w [&'w Work],
+    ) -> impl Iterator<Item = Result<Row<'w>>> + use<'s, 'w, L> {
+        let (mut job, mut i) = (0, 0);
+        std::iter::from_fn(move || loop {
+            let work = jobs.get(job)?;
+            let row = match work {
+                Work::Prepared(b) => b.get(i).map(|p| self.seal(p)),
+                Work::Sealed(b) => b.get(i).map(|r| self.check(i, r)),
+            };
+            match row {
+                Some(row) => {
+                    i += 1;
+                    return Some(row);
+                }
+                None => {
+                    job += 1;
+                    i = 0;
+                }
+            }
+        })
+    }
+
+    /// The tenants touched, with their last row: where each tenant's head now stands.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn tips(&self) -> impl Iterator<Item = (&TenantId, Head)> {
+        self.tips.iter().filter_map(|(t, h)| h.map(|h| (t, h)))
+    }
+}
