@@ -15,8 +15,8 @@ use std::sync::Arc;
 use audit_log::export::manifest_path;
 use audit_log::{
     Actor, AuditLog, AuditStore, AuditStoreExt, Context, CsvExport, EntityKey, EntityRef, Event,
-    FieldChange, ManualClock, Outcome, PermissionGroupRef, Query, Scope, SqliteSink, Store, UserChange,
-    UserCreated,
+    FieldChange, ManualClock, Outcome, PermissionGroupRef, Query, Scope, SqliteSink, Store,
+    UserChange, UserCreated,
 };
 use chrono::{Duration, TimeZone, Utc};
 

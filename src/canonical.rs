@@ -217,7 +217,6 @@ pub fn compute_hash(r: &Record) -> Digest {
     r.chain.link(r.seq, &r.prev_hash, &canonical_body(r))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

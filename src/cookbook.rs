@@ -194,7 +194,8 @@
 //! rest of the trail still verifies from the purge point.
 //!
 //! ```
-//! use audit_log::{Actor, AuditLog, AuditStoreExt, EntityRef, Event, PurgePoint, SqliteSink, TenantId};
+//! use audit_log::{Actor, AuditLog, AuditStoreExt, EntityRef, Event, PurgePoint, RetentionExt,
+//!                 SqliteSink, TenantId};
 //!
 //! let store = SqliteSink::open_in_memory()?;
 //! let log = AuditLog::builder(store.clone()).build();
@@ -202,7 +203,8 @@
 //!     log.record(&Actor::system(), Event::user_deleted(EntityRef::id_only(i)))?;
 //! }
 //! let tenant = TenantId::default();
-//! store.purge(&tenant, PurgePoint::ThroughSeq(3), &Actor::user(1, "dpo"))?;
+//! // The log's preparer stamps the `audit.purged` record (its clock, its limits).
+//! store.purge(log.preparer(), &tenant, PurgePoint::ThroughSeq(3), &Actor::user(1, "dpo"))?;
 //! assert!(store.verify(&tenant)?.is_intact());
 //! # Ok::<(), audit_log::Error>(())
 //! ```

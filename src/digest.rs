@@ -131,7 +131,6 @@ impl<'de> Deserialize<'de> for Digest {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

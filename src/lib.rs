@@ -57,7 +57,7 @@
 //! | `PostgresSink` | `postgres` | several host instances writing one trail (see the `postgres` module) |
 //!
 //! Every store implements [`AuditSink`] (append) and [`AuditStore`] (read), whose docs state
-//! the contract, and passes the same [conformance suite](conformance).
+//! the contract, and passes the same conformance suite (`audit_log::conformance`, with the `conformance` feature).
 //!
 //! ## Features
 //!
@@ -76,6 +76,7 @@
 //!   written, nothing panics.
 //! - **Forward compatible**: events from a newer version read back as [`Event::Unknown`] with
 //!   their raw JSON, and still verify.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -88,8 +89,10 @@ pub struct ReadmeDoctests;
 mod canonical;
 pub mod chain;
 #[cfg(any(test, feature = "conformance"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub mod cookbook;
 mod digest;
 mod encode;
@@ -108,8 +111,10 @@ mod sink;
 mod store_ext;
 mod verify;
 
+#[doc(inline)]
 pub use chain::{ChainAlgorithm, Checkpoint, Digest, VerifyReport};
 pub use error::{BoxError, Error, Result};
+#[doc(inline)]
 pub use event::{
     user_fields, ApplicationCreated, ApplicationDeleted, ApplicationEdited, Attributes,
     AuditExported, AuditPurged, CustomEntity, CustomEvent, EntityId, EntityKey, EntityKind,
@@ -118,16 +123,20 @@ pub use event::{
     UserChange, UserCreated, UserDeleted, UserEdited, UserMembership, UserPermission,
     WorkspaceCreated, WorkspaceDeleted, WorkspaceEdited,
 };
+#[doc(inline)]
 pub use export::{
     verify_export, Column, CsvExport, ExportFormat, ExportReport, Import, ImportSummary,
     JsonlExport, Manifest, Progress,
 };
+#[doc(inline)]
 pub use history::{
-    Access, AccessFilter, AccessPath, BlameEntry, EntityDiff, History, Point, State,
+    Access, AccessFilter, AccessPath, BlameEntry, Entity, EntityDiff, Grant, History, Point,
+    RecordRef, State, TimelineEntry,
 };
 pub use limits::Limits;
 pub use log::{AuditLog, AuditLogBuilder, ScopedLog};
 pub use prepare::{Clock, Entry, ManualClock, Preparer, SystemClock};
+pub use purge::RetentionExt;
 pub use query::{EventPattern, Order, Query};
 pub use record::{
     Actor, ActorKind, Context, Head, Outcome, Receipt, Record, TenantId, RECORD_FORMAT_VERSION,
@@ -136,17 +145,16 @@ pub use redact::RedactionPolicy;
 /// The `rusqlite` this crate links, for [`SqliteSink::append_in`] and
 /// [`SqliteSink::install_schema`] (use it so the host's `Connection` is the same type).
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use rusqlite;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use sink::postgres::{self, PgPool, PostgresOptions, PostgresSink};
 #[cfg(feature = "sqlite")]
-pub use sink::sqlite;
-pub use purge::RetentionExt;
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sink::sqlite::{self, Durability, SqliteOptions, SqliteSink};
 pub use sink::{
     check_continuation, AuditSink, AuditStore, MemorySink, PreparedRecord, PurgePlan, PurgePoint,
     PurgeReport, RecordStream, Retention, SealedSink, Store,
 };
 pub use store_ext::{AuditStoreExt, Page};
-#[cfg(feature = "sqlite")]
-pub use sink::{Durability, SqliteOptions, SqliteSink};
-

@@ -284,8 +284,8 @@ impl ScopedLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{AuditStore, EntityRef, MemorySink};
     use crate::prepare::Entry;
+    use crate::{AuditStore, EntityRef, MemorySink};
 
     #[test]
     fn log_is_send_sync_and_cheap_to_clone() {

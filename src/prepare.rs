@@ -1,24 +1,4 @@
-//! Preparing a record: everything that happens before a store sees it.
-//!
-//! A [`Preparer`] stamps an [`Entry`] (a UUIDv7 id and the time from its [`Clock`], the
-//! tenant), applies the [`RedactionPolicy`], checks it against the [`Limits`] and encodes it
-//! canonically, giving a [`PreparedRecord`] that any store appends by assigning its seq and
-//! linking it into the chain. It knows no store: [`AuditLog`](crate::AuditLog) is a preparer
-//! plus a store, and code that appends in its own way (inside a host's transaction with
-//! [`SqliteSink::append_in`](crate::SqliteSink::append_in), a retention purge, a test suite)
-//! uses a preparer directly.
-//!
-//! ```
-//! use audit_log::{Actor, EntityRef, Entry, Event, ManualClock, Preparer};
-//! use chrono::{TimeZone, Utc};
-//!
-//! let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).unwrap());
-//! let preparer = Preparer::new().clock(clock).tenant("acme");
-//! let record = preparer.prepare(Entry::new(Actor::system(), Event::user_deleted(EntityRef::new(42, "bob"))))?;
-//! assert_eq!(record.tenant().as_str(), "acme");
-//! assert_eq!(record.occurred_at(), Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).unwrap());
-//! # Ok::<(), audit_log::Error>(())
-//! ```
+//! Preparing a record: everything that happens before a store sees it (see [`Preparer`]).
 
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -137,8 +117,27 @@ impl Entry {
     }
 }
 
-/// Stamps, redacts, checks and encodes entries into [`PreparedRecord`]s; see the
-/// [module docs](self).
+/// Preparing a record: everything that happens before a store sees it.
+///
+/// A [`Preparer`] stamps an [`Entry`] (a UUIDv7 id and the time from its [`Clock`], the
+/// tenant), applies the [`RedactionPolicy`], checks it against the [`Limits`] and encodes it
+/// canonically, giving a [`PreparedRecord`] that any store appends by assigning its seq and
+/// linking it into the chain. It knows no store: [`AuditLog`](crate::AuditLog) is a preparer
+/// plus a store, and code that appends in its own way (inside a host's transaction with
+/// [`SqliteSink::append_in`](crate::SqliteSink::append_in), a retention purge, a test suite)
+/// uses a preparer directly.
+///
+/// ```
+/// use audit_log::{Actor, EntityRef, Entry, Event, ManualClock, Preparer};
+/// use chrono::{TimeZone, Utc};
+///
+/// let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).unwrap());
+/// let preparer = Preparer::new().clock(clock).tenant("acme");
+/// let record = preparer.prepare(Entry::new(Actor::system(), Event::user_deleted(EntityRef::new(42, "bob"))))?;
+/// assert_eq!(record.tenant().as_str(), "acme");
+/// assert_eq!(record.occurred_at(), Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).unwrap());
+/// # Ok::<(), audit_log::Error>(())
+/// ```
 ///
 /// Configured by value (`Preparer::new().clock(..).tenant(..)`); cheap to clone.
 #[derive(Clone)]
@@ -327,7 +326,6 @@ fn new_v7(t: DateTime<Utc>) -> Uuid {
     Uuid::new_v7(ts)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -339,7 +337,10 @@ mod tests {
         let t = Utc.timestamp_opt(1_800_000_000, 123_456_789).unwrap();
         let p = Preparer::new().clock(ManualClock::new(t));
         let r = p
-            .prepare(Entry::new(Actor::system(), Event::user_deleted(EntityRef::id_only(1))))
+            .prepare(Entry::new(
+                Actor::system(),
+                Event::user_deleted(EntityRef::id_only(1)),
+            ))
             .unwrap();
         assert_eq!(r.occurred_at().timestamp_subsec_nanos(), 123_456_000);
         assert_eq!(p.now(), r.occurred_at());

@@ -300,6 +300,15 @@ impl Record {
         s
     }
 
+    /// Where this record landed: its seq, id and hash.
+    pub fn receipt(&self) -> Receipt {
+        Receipt {
+            seq: self.seq,
+            id: self.id,
+            hash: self.hash,
+        }
+    }
+
     /// The checkpoint of the chain as of this record.
     pub fn checkpoint(&self) -> Checkpoint {
         Checkpoint {
@@ -355,8 +364,9 @@ pub struct Receipt {
     pub hash: Digest,
 }
 
-/// The newest record of a tenant's trail: its sequence number and hash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The newest record of a tenant's trail: its sequence number and hash. The default (seq 0,
+/// the zero hash) is where a trail that was never purged starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct Head {
     /// The last sequence number.
     pub seq: u64,

@@ -241,7 +241,6 @@ pub fn verify_against<S: AuditStore + ?Sized>(
     Ok(report)
 }
 
-
 impl Checkpoint {
     /// The checkpoint at a store's current head, or `None` for an empty trail.
     ///

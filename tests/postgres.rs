@@ -12,9 +12,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use audit_log::conformance::{self, Harness, Tamper};
-use audit_log::{Preparer, RetentionExt, 
+use audit_log::{
     chain, Actor, AuditLog, AuditSink, AuditStore, AuditStoreExt, ChainAlgorithm, EntityKey,
-    EntityRef, Entry, Error, Event, PostgresOptions, PostgresSink, PurgePoint, Query, TenantId,
+    EntityRef, Entry, Error, Event, PostgresOptions, PostgresSink, Preparer, PurgePoint, Query,
+    RetentionExt, TenantId,
 };
 
 const URL_VAR: &str = "AUDIT_LOG_POSTGRES_URL";

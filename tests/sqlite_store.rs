@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use audit_log::chain::BreakReason;
 use audit_log::rusqlite::{params, Connection, TransactionBehavior};
-use audit_log::{Preparer, RetentionExt, 
+use audit_log::{
     Actor, AuditLog, AuditStore, AuditStoreExt, ChainAlgorithm, CustomEvent, EntityKey, EntityRef,
-    Entry, Error, Event, ManualClock, PurgePoint, Query, SqliteOptions, SqliteSink, TenantId,
+    Entry, Error, Event, ManualClock, Preparer, PurgePoint, Query, RetentionExt, SqliteOptions,
+    SqliteSink, TenantId,
 };
 use chrono::{Duration as Dur, TimeZone, Utc};
 use proptest::prelude::*;
@@ -669,12 +670,22 @@ fn purge_removes_a_prefix_records_itself_and_the_rest_verifies() {
 
     // Purging again to the same point removes and records nothing.
     let again = store
-        .purge(&Preparer::new(), &tenant, PurgePoint::ThroughSeq(10), &retention)
+        .purge(
+            &Preparer::new(),
+            &tenant,
+            PurgePoint::ThroughSeq(10),
+            &retention,
+        )
         .unwrap();
     assert_eq!((again.removed, again.receipt), (0, None));
     // A point past the head is clamped to it; the trail then holds only the purge record.
     let all = store
-        .purge(&Preparer::new(), &tenant, PurgePoint::ThroughSeq(1_000), &retention)
+        .purge(
+            &Preparer::new(),
+            &tenant,
+            PurgePoint::ThroughSeq(1_000),
+            &retention,
+        )
         .unwrap();
     assert_eq!((all.removed, all.anchor.seq), (11, 21));
     assert_eq!(seqs(&store, &Query::new()), vec![22]);
@@ -828,4 +839,30 @@ proptest! {
         prop_assert_eq!(back.event, Event::from(event));
         prop_assert!(store.verify(&TenantId::default()).unwrap().is_intact());
     }
+}
+
+/// A common backup habit is to copy the `.db` file alone. After the last handle of a store is
+/// dropped, that file must hold every record, also when queries ran (and left reader
+/// connections open) while the writer closed: nothing may stay behind in the `-wal` file.
+#[test]
+fn after_the_last_handle_is_dropped_the_db_file_alone_holds_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let (store, _log, _clock) = filled(&path, 13);
+    assert_eq!(
+        seqs(&store, &Query::new()).len(),
+        13,
+        "a query opened readers"
+    );
+    assert!(store.verify(&TenantId::default()).unwrap().is_intact());
+    let clone = store.clone();
+    drop(store);
+    drop(_log);
+    drop(clone);
+    let copy_dir = tempfile::tempdir().unwrap();
+    let copy = copy_dir.path().join("copy.db");
+    std::fs::copy(&path, &copy).unwrap();
+    let copied = SqliteOptions::new().read_only(true).open(&copy).unwrap();
+    assert_eq!(seqs(&copied, &Query::new()).len(), 13, "the .db file alone");
+    assert!(copied.verify(&TenantId::default()).unwrap().is_intact());
 }

@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use chrono::{DateTime, Duration};
 
+use super::Subject;
 use super::{all, prep, preparer, sample_events, Harness};
 use crate::chain;
 use crate::error::Error;
@@ -17,8 +18,6 @@ use crate::export::{
 use crate::prepare::Entry;
 use crate::query::Query;
 use crate::record::{Actor, Context, Outcome, Record, TenantId};
-use super::Subject;
-
 
 /// Runs every export check, each on fresh stores.
 pub fn run_all<H: Harness>(h: &H) {
@@ -499,10 +498,7 @@ pub fn import_refuses_broken_files(source: &dyn Subject, target: &dyn Subject) {
 
 /// An import into a store that already holds part of the file skips that part (after
 /// matching it) and appends the rest; importing the same file again changes nothing.
-pub fn import_resumes_and_skips_what_the_store_holds(
-    source: &dyn Subject,
-    target: &dyn Subject,
-) {
+pub fn import_resumes_and_skips_what_the_store_holds(source: &dyn Subject, target: &dyn Subject) {
     let filled = fill(source);
     let (tenant, records) = &filled[1];
     let q = Query::for_tenant(tenant.clone());

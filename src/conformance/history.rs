@@ -5,14 +5,13 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
 
+use super::Subject;
 use super::{append_one, prep, preparer, reseal, Harness};
 use crate::event::*;
 use crate::history::{AccessFilter, EntityStatus, History, LinkChange, Point, Relation, State};
 use crate::prepare::{Entry, ManualClock, Preparer};
 use crate::query::Query;
 use crate::record::{Actor, Context, Outcome, TenantId};
-use super::Subject;
-
 
 /// Runs every history scenario, each on a fresh store.
 pub fn run_all<H: Harness>(h: &H) {

@@ -9,16 +9,16 @@ use std::collections::BTreeSet;
 
 use chrono::Duration;
 
+use super::Subject;
 use super::{all, append_one, prep, preparer, seqs, t0, Harness};
 use crate::chain::{self, Checkpoint};
 use crate::error::Result;
 use crate::event::{EntityKey, EntityRef, Event};
 use crate::prepare::Entry;
-use crate::query::Query;
-use crate::record::{Actor, Receipt, Record, TenantId};
-use super::Subject;
 use crate::prepare::Preparer;
 use crate::purge::RetentionExt;
+use crate::query::Query;
+use crate::record::{Actor, Receipt, Record, TenantId};
 use crate::sink::{PurgePlan, PurgePoint, PurgeReport, Retention};
 use crate::store_ext::AuditStoreExt;
 

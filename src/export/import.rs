@@ -27,7 +27,7 @@ pub const MAX_LINE_BYTES: usize = 64 << 20;
 ///    the import with [`Error::InvalidInput`] whose `field` is `line N` (1-based): a truncated
 ///    line, invalid JSON, an altered field, a record out of order or missing, a file of
 ///    another format. **The store is unchanged.**
-/// 2. **Write**: the records go to [`AuditSink::append_sealed`](crate::AuditSink::append_sealed)
+/// 2. **Write**: the records go to [`SealedSink::append_sealed`](crate::SealedSink::append_sealed)
 ///    in chunks of [`chunk_size`](Import::chunk_size) records (default 10 000), each chunk
 ///    atomic. The store checks every record again as it appends.
 ///

@@ -66,7 +66,7 @@
 //!
 //! See [`Import`]: a first streaming pass checks every line (JSON, chain, hashes, that the
 //! file continues the store's trail) and writes nothing; only then a second pass appends
-//! the records in chunks through [`AuditSink::append_sealed`](crate::AuditSink::append_sealed),
+//! the records in chunks through [`SealedSink::append_sealed`](crate::SealedSink::append_sealed),
 //! byte for byte. A broken file leaves the store unchanged; an import interrupted by the
 //! store itself resumes by running it again.
 

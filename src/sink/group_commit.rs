@@ -276,7 +276,9 @@ mod tests {
     fn concurrent_callers_share_transactions() {
         let gc = Arc::new(GroupCommit::new(Counting::default(), DEFAULT_MAX_GROUP));
         let results = hammer(&gc, &[1; 32]);
-        assert!(results.iter().all(|r| r.as_ref().is_ok_and(|r| r.len() == 1)));
+        assert!(results
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(|r| r.len() == 1)));
         let tx = gc.committer().transactions.load(Ordering::SeqCst);
         assert!(tx < 32, "32 callers took {tx} transactions");
     }
@@ -325,7 +327,11 @@ mod tests {
             .collect();
         assert_eq!(take_group(&mut jobs, 7).len(), 2);
         assert_eq!(take_group(&mut jobs, 7).len(), 1);
-        assert_eq!(take_group(&mut jobs, 7).len(), 1, "a job over the cap alone");
+        assert_eq!(
+            take_group(&mut jobs, 7).len(),
+            1,
+            "a job over the cap alone"
+        );
         assert!(jobs.is_empty());
         let gc = GroupCommit::new(Counting::default(), 2);
         assert_eq!(gc.submit(work(5)).unwrap().len(), 5);

@@ -5,11 +5,12 @@ use std::fmt::Write as _;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::paged::{Fetched, PageSource, Paged};
+use super::row::Sequencer;
 use super::{
-    check_continuation, AuditSink, AuditStore, PreparedRecord, PurgePlan, PurgeReport,
-    RecordStream, Retention, SealedSink,
+    AuditSink, AuditStore, PreparedRecord, PurgePlan, PurgeReport, RecordStream, Retention,
+    SealedSink,
 };
-use crate::digest::{ChainAlgorithm, Digest};
+use crate::digest::ChainAlgorithm;
 use crate::error::{Error, Result};
 use crate::query::{Order, Query};
 use crate::record::{Head, Receipt, Record, TenantId};
@@ -50,15 +51,6 @@ struct Inner {
 struct Trail {
     anchor: Head,
     records: Vec<Record>,
-}
-
-impl Default for Head {
-    fn default() -> Self {
-        Head {
-            seq: 0,
-            hash: Digest::ZERO,
-        }
-    }
 }
 
 impl MemorySink {
@@ -212,6 +204,19 @@ fn describe(q: &Query) -> String {
     }
 }
 
+/// What a tenant's next record links to: its last record, else its anchor after a purge;
+/// `None` for a tenant with no trail at all.
+fn tip(trails: &BTreeMap<TenantId, Trail>, tenant: &TenantId) -> Option<Head> {
+    let t = trails.get(tenant)?;
+    t.records
+        .last()
+        .map(|r| Head {
+            seq: r.seq,
+            hash: r.hash,
+        })
+        .or((t.anchor.seq > 0).then_some(t.anchor))
+}
+
 impl AuditSink for MemorySink {
     fn append(&self, batch: Vec<PreparedRecord>) -> Result<Vec<Receipt>> {
         if batch.is_empty() {
@@ -219,38 +224,20 @@ impl AuditSink for MemorySink {
         }
         let algorithm = self.inner.algorithm;
         let mut trails = self.write();
-        // Seal every record first, then push: nothing below can fail, and no reader sees
-        // part of a batch because the write lock is held throughout.
-        let mut heads: BTreeMap<TenantId, Head> = BTreeMap::new();
+        // Seal every record first, then push: nothing after sealing can fail, and no reader
+        // sees part of a batch because the write lock is held throughout.
         let mut sealed = Vec::with_capacity(batch.len());
-        for p in batch {
-            let head = match heads.get(&p.tenant) {
-                Some(h) => *h,
-                None => trails.get(&p.tenant).map_or_else(Head::default, |t| {
-                    t.records.last().map_or(t.anchor, |r| Head {
-                        seq: r.seq,
-                        hash: r.hash,
-                    })
-                }),
-            };
-            let record = p.seal(algorithm, head.seq + 1, head.hash);
-            heads.insert(
-                record.tenant.clone(),
-                Head {
-                    seq: record.seq,
-                    hash: record.hash,
-                },
-            );
-            sealed.push(record);
+        {
+            let mut sequencer = Sequencer::new(algorithm, |t: &TenantId| Ok(tip(&trails, t)));
+            for p in batch {
+                let (seq, prev, hash) = {
+                    let row = sequencer.seal(&p)?;
+                    (row.seq, row.prev_hash, row.hash)
+                };
+                sealed.push(p.into_record(algorithm, seq, prev, hash));
+            }
         }
-        let receipts = sealed
-            .iter()
-            .map(|r| Receipt {
-                seq: r.seq,
-                id: r.id,
-                hash: r.hash,
-            })
-            .collect();
+        let receipts = sealed.iter().map(Record::receipt).collect();
         for r in sealed {
             // Only a tenant's first record needs its name cloned as a key.
             match trails.get_mut(&r.tenant) {
@@ -260,7 +247,6 @@ impl AuditSink for MemorySink {
         }
         Ok(receipts)
     }
-
 }
 
 impl SealedSink for MemorySink {
@@ -268,47 +254,21 @@ impl SealedSink for MemorySink {
         let algorithm = self.inner.algorithm;
         let mut trails = self.write();
         // Check the whole batch against the heads it would build on before touching a trail.
-        let mut heads: BTreeMap<TenantId, Option<Head>> = BTreeMap::new();
-        for (i, r) in records.iter().enumerate() {
-            let head = match heads.get(&r.tenant) {
-                Some(h) => *h,
-                None => trails.get(&r.tenant).and_then(|t| {
-                    t.records
-                        .last()
-                        .map(|l| Head {
-                            seq: l.seq,
-                            hash: l.hash,
-                        })
-                        .or((t.anchor.seq > 0).then_some(t.anchor))
-                }),
-            };
-            check_continuation(algorithm, head, r)
-                .map_err(|why| Error::invalid(format!("records[{i}]"), why))?;
-            heads.insert(
-                r.tenant.clone(),
-                Some(Head {
-                    seq: r.seq,
-                    hash: r.hash,
-                }),
-            );
-        }
-        let receipts = records
-            .iter()
-            .map(|r| Receipt {
-                seq: r.seq,
-                id: r.id,
-                hash: r.hash,
-            })
-            .collect();
-        for r in records {
-            let trail = trails.entry(r.tenant.clone()).or_default();
-            if trail.records.is_empty() && trail.anchor.seq == 0 && r.seq > 1 {
-                trail.anchor = Head {
-                    seq: r.seq - 1,
-                    hash: r.prev_hash,
-                };
+        let mut anchors = Vec::new();
+        {
+            let mut sequencer = Sequencer::new(algorithm, |t: &TenantId| Ok(tip(&trails, t)));
+            for (i, r) in records.iter().enumerate() {
+                if let Some(anchor) = sequencer.check(i, r)?.new_anchor {
+                    anchors.push((r.tenant.clone(), anchor));
+                }
             }
-            trail.records.push(r);
+        }
+        for (tenant, anchor) in anchors {
+            trails.entry(tenant).or_default().anchor = anchor;
+        }
+        let receipts = records.iter().map(Record::receipt).collect();
+        for r in records {
+            trails.entry(r.tenant.clone()).or_default().records.push(r);
         }
         Ok(receipts)
     }
@@ -405,11 +365,7 @@ impl Retention for MemorySink {
             hash: r.hash,
         });
         let sealed = record.seal(self.inner.algorithm, tip.seq + 1, tip.hash);
-        let receipt = Receipt {
-            seq: sealed.seq,
-            id: sealed.id,
-            hash: sealed.hash,
-        };
+        let receipt = sealed.receipt();
         trail.records.drain(..removed);
         trail.anchor = through;
         trail.records.push(sealed);

@@ -32,8 +32,6 @@ use crate::record::{Actor, Context, Head, Outcome, Receipt, Record, TenantId};
 
 pub use memory::MemorySink;
 pub use retention::{PurgePlan, PurgePoint, PurgeReport, Retention};
-#[cfg(feature = "sqlite")]
-pub use sqlite::{Durability, SqliteOptions, SqliteSink};
 
 /// A record ready to append: stamped, redacted, validated and canonically encoded; a store
 /// only assigns its seq and links it into the chain.
@@ -131,6 +129,17 @@ impl PreparedRecord {
     /// Seals the record at `seq` after `prev`: the stored form.
     pub fn seal(self, algorithm: ChainAlgorithm, seq: u64, prev: Digest) -> Record {
         let hash = self.hash_at(algorithm, seq, &prev);
+        self.into_record(algorithm, seq, prev, hash)
+    }
+
+    /// The stored form, with the hash already computed ([`hash_at`](Self::hash_at)).
+    pub(crate) fn into_record(
+        self,
+        algorithm: ChainAlgorithm,
+        seq: u64,
+        prev: Digest,
+        hash: Digest,
+    ) -> Record {
         Record {
             seq,
             id: self.id,
@@ -158,7 +167,7 @@ pub type RecordStream<'a> = Box<dyn Iterator<Item = Result<Record>> + Send + 'a>
 ///
 /// # Contract
 ///
-/// Every implementation upholds this, and the [conformance suite](crate::conformance) checks
+/// Every implementation upholds this, and the conformance suite (`audit_log::conformance`, feature `conformance`) checks
 /// it:
 ///
 /// - **Sequence.** Each tenant has one stream. The store assigns each appended record the next
@@ -203,7 +212,7 @@ pub trait AuditSink: Send + Sync + fmt::Debug + 'static {
 /// record continues its tenant's trail exactly as [`check_continuation`] describes, the
 /// batch is atomic, durable on `Ok`, and goes through the same serialization point (and
 /// group commit) as appends, so imports and appends interleave without forking a chain. The
-/// [conformance suite](crate::conformance) checks it.
+/// conformance suite (`audit_log::conformance`, feature `conformance`) checks it.
 pub trait SealedSink: AuditSink {
     /// Appends records that already carry their seq and hashes: an import of a trail
     /// exported from another store, kept byte for byte so it verifies the same.
@@ -212,7 +221,7 @@ pub trait SealedSink: AuditSink {
     /// describes (next seq, links to the head, hash recomputes, the store's algorithm); into
     /// an empty tenant the first record may start after a purge point, which then becomes the
     /// tenant's [`anchor`](AuditStore::anchor). The batch is atomic like
-    /// [`append`](Self::append).
+    /// [`append`](AuditSink::append).
     ///
     /// # Errors
     /// [`Error::InvalidInput`](crate::Error::InvalidInput) with field `records[i]` naming the

@@ -76,6 +76,9 @@ pub(crate) struct Tables<'a> {
     pub(crate) mentions: &'a str,
 }
 
+/// A time filter: at or after, strictly before (either may be open).
+type TimeRange = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// A query as SQL; see the [module docs](self).
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {
@@ -88,7 +91,7 @@ pub(crate) struct Plan {
     order: Order,
     filters: Vec<Param>,
     /// The time filter not yet turned into seq bounds.
-    time: Option<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)>,
+    time: Option<TimeRange>,
     /// Exclusive seq bounds: the query's, then moved past each page read.
     pub(crate) lo: i64,
     pub(crate) hi: i64,
@@ -186,7 +189,8 @@ impl Plan {
             let cond = match dialect {
                 Dialect::Postgres => format!("{column} = ANY({})", bind(Param::TextList(kept))),
                 Dialect::Sqlite => {
-                    let list: Vec<String> = kept.into_iter().map(|v| bind(Param::Text(v))).collect();
+                    let list: Vec<String> =
+                        kept.into_iter().map(|v| bind(Param::Text(v))).collect();
                     format!("{column} IN ({})", list.join(", "))
                 }
             };
@@ -376,13 +380,25 @@ mod tests {
         let p = plan(&q, Dialect::Postgres).page_sql("*");
         for (sql, want) in [
             (&s, "FROM audit_mentions m CROSS JOIN audit_records r"),
-            (&s, "m.tenant = ?1 AND m.kind = ?5 AND m.entity_id = ?6 AND m.seq > ?2 AND m.seq < ?3"),
+            (
+                &s,
+                "m.tenant = ?1 AND m.kind = ?5 AND m.entity_id = ?6 AND m.seq > ?2 AND m.seq < ?3",
+            ),
             (&s, "r.actor_id IN (?7, ?8) AND r.request_id IN (?9)"),
-            (&s, "((r.event_name >= ?10 AND r.event_name < ?11)) ORDER BY m.seq ASC LIMIT ?4"),
+            (
+                &s,
+                "((r.event_name >= ?10 AND r.event_name < ?11)) ORDER BY m.seq ASC LIMIT ?4",
+            ),
             (&p, "FROM audit_mentions m JOIN audit_records r"),
-            (&p, "m.tenant = $1 AND m.kind = $5 AND m.entity_id = $6 AND m.seq > $2 AND m.seq < $3"),
+            (
+                &p,
+                "m.tenant = $1 AND m.kind = $5 AND m.entity_id = $6 AND m.seq > $2 AND m.seq < $3",
+            ),
             (&p, "r.actor_id = ANY($7) AND r.request_id = ANY($8)"),
-            (&p, "((r.event_name >= $9 AND r.event_name < $10)) ORDER BY m.seq ASC LIMIT $4"),
+            (
+                &p,
+                "((r.event_name >= $9 AND r.event_name < $10)) ORDER BY m.seq ASC LIMIT $4",
+            ),
         ] {
             assert!(sql.contains(want), "{sql}\nlacks {want}");
         }

@@ -2,6 +2,9 @@
 //! record of a [`Work`] into a [`Row`] (seq and hashes assigned to a prepared record, or checked
 //! on a sealed one), and a store writes rows. The SQL stores' tables share one column list.
 
+// Without a SQL store only the in-memory store seals, and it keeps records rather than rows.
+#![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -35,7 +38,6 @@ impl Work {
 }
 
 /// The columns of a records table, in the order every SQL store writes and reads them.
-#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) const RECORD_COLUMNS: [&str; 19] = [
     "tenant",
     "seq",
@@ -59,7 +61,6 @@ pub(crate) const RECORD_COLUMNS: [&str; 19] = [
 ];
 
 /// [`RECORD_COLUMNS`] joined with `, `, each prefixed by `prefix` (`"r."` in a join).
-#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) fn column_list(prefix: &str) -> String {
     RECORD_COLUMNS
         .iter()
@@ -95,7 +96,6 @@ impl Row<'_> {
     }
 
     /// The seq as SQL stores keep it.
-    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn seq_i64(&self) -> Result<i64> {
         to_i64(self.seq)
     }

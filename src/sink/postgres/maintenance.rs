@@ -7,21 +7,7 @@
 //! to it, moves the tenant's anchor there and appends the plan's `audit.purged` record
 //! through the same code every append uses. The remaining trail verifies from the anchor.
 //!
-//! # Who else could delete
-//!
-//! The connected role needs `DELETE` on `audit_records` and `audit_mentions` (see the
-//! [store's docs](super#least-privilege)), and the schema must be at version 2 or later,
-//! which [`connect`](PostgresSink::connect) makes it.
-//!
-//! The triggers cannot tell this purge from other SQL that declares the same
-//! transaction-local setting, which any role with `DELETE` rights can do. What catches a
-//! removal made that way is the hash chain, checkpoints and purge records, not the triggers:
-//! a gap, or a removed prefix with the anchor left in place, is a break that
-//! [`verify`](crate::chain::verify) reports; removed newest records fail
-//! [`verify_against`](crate::chain::verify_against) a [`Checkpoint`](crate::Checkpoint) kept
-//! outside the store; an anchor moved as well (which needs the same declaration: a trigger
-//! keeps anchors still otherwise, and heads from moving back) has no `audit.purged` record that
-//! accounts for it. Give `DELETE` only to the role that runs retention.
+//! Who else could delete, and what catches it: the [store's docs](super#retention).
 
 use postgres::Transaction;
 

@@ -17,7 +17,8 @@
 //! each record names, for entity timelines), `audit_heads` and `audit_meta` (schema version and
 //! chain algorithm). Triggers reject `UPDATE`, `DELETE` and `TRUNCATE` on the records and
 //! mentions tables; the one `DELETE` they let through is that of a retention purge
-//! ([`PostgresSink::purge`]), for exactly the rows it declared in its own transaction.
+//! ([`RetentionExt::purge`](crate::RetentionExt::purge)), for exactly the rows it declared in
+//! its own transaction.
 //! [`PostgresSink::connect`] creates the schema when it is missing, migrates an older one
 //! forward and refuses one written by a newer version.
 //! A migration replaces the schema's objects (version 2 replaces the trigger function), which
@@ -46,7 +47,7 @@
 //! drop the trail, nor disable its triggers; `audit_heads` is the only table it updates, and a forged head is
 //! caught by [`verify`](crate::chain::verify), which reads the records themselves.
 //!
-//! A retention purge ([`PostgresSink::purge`]) needs `DELETE` on the records and mentions
+//! A retention purge ([`RetentionExt::purge`](crate::RetentionExt::purge)) needs `DELETE` on the records and mentions
 //! tables as well. Run it as a separate role that only the retention job uses, so the
 //! application role never holds `DELETE`:
 //!
@@ -59,7 +60,29 @@
 //!
 //! The triggers let a `DELETE` through only for rows a transaction declared as purged, and
 //! any SQL of a role with `DELETE` rights can make that declaration; see
-//! [`PostgresSink::purge`] for what catches a removal made that way.
+//! [Retention](#retention) for what catches a removal made that way.
+//!
+//! # Retention
+//!
+//! A purge is one transaction that locks the tenant's head row (appends to the tenant wait,
+//! appends to other tenants do not), declares the range it removes, deletes it, moves the
+//! anchor and appends its `audit.purged` record.
+//!
+//! ## Who else could delete
+//!
+//! The connected role needs `DELETE` on `audit_records` and `audit_mentions` (see the
+//! [least privilege](#least-privilege)), and the schema must be at version 2 or later,
+//! which [`connect`](PostgresSink::connect) makes it.
+//!
+//! The triggers cannot tell this purge from other SQL that declares the same
+//! transaction-local setting, which any role with `DELETE` rights can do. What catches a
+//! removal made that way is the hash chain, checkpoints and purge records, not the triggers:
+//! a gap, or a removed prefix with the anchor left in place, is a break that
+//! [`verify`](crate::chain::verify) reports; removed newest records fail
+//! [`verify_against`](crate::chain::verify_against) a [`Checkpoint`](crate::Checkpoint) kept
+//! outside the store; an anchor moved as well (which needs the same declaration: a trigger
+//! keeps anchors still otherwise, and heads from moving back) has no `audit.purged` record that
+//! accounts for it. Give `DELETE` only to the role that runs retention.
 //!
 //! # Durability
 //!

@@ -72,7 +72,8 @@ pub(crate) fn lock_heads(
         let anchor_seq: i64 = row.try_get(3).map_err(pg_error)?;
         let anchor_hash: Vec<u8> = row.try_get(4).map_err(pg_error)?;
         let head = |seq: i64, hash: &[u8]| -> Result<Head> {
-            let seq = u64::try_from(seq).map_err(|_| Error::corrupt(0, "negative seq in a head"))?;
+            let seq =
+                u64::try_from(seq).map_err(|_| Error::corrupt(0, "negative seq in a head"))?;
             Ok(Head {
                 seq,
                 hash: Digest::from_slice(hash).map_err(|why| Error::corrupt(seq, why))?,
@@ -195,6 +196,9 @@ impl<'r> Params<'r> {
     }
 }
 
+/// The receipts of the rows written, and the anchors imports set (tenant, anchor).
+type Written = (Vec<Receipt>, Vec<(TenantId, Head)>);
+
 /// Writes `count` rows and their entity mentions, and returns their receipts and the anchors
 /// imports set (tenant, anchor).
 ///
@@ -206,7 +210,7 @@ fn write_rows<'a>(
     t: &Tables,
     count: usize,
     rows: impl Iterator<Item = Result<Row<'a>>>,
-) -> Result<(Vec<Receipt>, Vec<(TenantId, Head)>)> {
+) -> Result<Written> {
     let mut receipts = Vec::with_capacity(count);
     let mut anchors = Vec::new();
     let mut mentions: Vec<(String, String, String, i64)> = Vec::with_capacity(count * 2);

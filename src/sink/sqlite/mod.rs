@@ -179,8 +179,8 @@ impl SqliteOptions {
 /// - **Several processes** may open the same file: seq and chain stay gapless per tenant
 ///   (each commit takes SQLite's write lock, then reads each tenant's head).
 /// - **Append-only in the file**: triggers reject `UPDATE` and `DELETE` on the records, from
-///   any connection; only [`purge`](SqliteSink::purge) removes records, and it records
-///   itself.
+///   any connection; only a retention purge ([`RetentionExt::purge`](crate::RetentionExt::purge))
+///   removes records, and it records itself.
 /// - **Versioned schema** with forward migrations: a file written by a newer version is
 ///   [`Error::SchemaTooNew`]; a file that is not an audit store is [`Error::NotAStore`].
 /// - [`backup_to`](SqliteSink::backup_to) while writers keep writing;
@@ -210,6 +210,25 @@ struct Inner {
     algorithm: ChainAlgorithm,
     path: Option<PathBuf>,
     read_only: bool,
+}
+
+/// When the last handle goes, the write-ahead log is folded back into the database file, so
+/// the `.db` file alone holds every record (a copy of it is a complete store). SQLite does
+/// that when the last connection to a file closes, but only if it is the last: idle readers
+/// are closed first, then the writer checkpoints explicitly (which also covers another
+/// process still holding the file open, as far as its readers allow).
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Readers::File { idle, .. } = &self.readers {
+            idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        }
+        if !self.read_only && self.path.is_some() {
+            let conn = self.writer.committer().lock();
+            // Best effort: a reader of another process may hold the WAL; it then stays for
+            // that process's last connection to fold back.
+            let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+        }
+    }
 }
 
 /// Where queries get a connection.

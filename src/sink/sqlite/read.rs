@@ -82,7 +82,9 @@ pub(super) fn count(mut plan: Plan, conn: &Connection) -> Result<u64> {
     let n: i64 = conn
         .prepare_cached(&plan.count_sql())
         .sql()?
-        .query_row(rusqlite::params_from_iter(bind(plan.params(0))), |r| r.get(0))
+        .query_row(rusqlite::params_from_iter(bind(plan.params(0))), |r| {
+            r.get(0)
+        })
         .sql()?;
     Ok(u64::try_from(n).unwrap_or(0))
 }

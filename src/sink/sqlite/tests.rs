@@ -248,3 +248,124 @@ fn failing_jobs_in_a_group_fail_alone() {
     assert!(report.is_intact(), "{report}");
     assert_eq!(report.count, n);
 }
+
+/// A file written by version 1 of the schema (mentions with a role column, no context
+/// indexes) is migrated forward on open: every record and mention is kept, entity, request
+/// and IP queries answer from the new indexes, and the chain still verifies.
+#[test]
+fn a_version_1_file_is_migrated_with_its_mentions() {
+    use crate::prepare::{Entry, Preparer};
+    use crate::record::Context;
+    use crate::{AuditStoreExt, EntityKey, EntityRef, Event, MemorySink, SealedSink};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    // Records as version 1 stored them: made in memory, then written with v1's SQL.
+    let memory = MemorySink::new();
+    let p = Preparer::new();
+    let ip: std::net::IpAddr = "10.0.0.7".parse().unwrap();
+    for i in 1..=6u64 {
+        let ctx = Context::new().request_id(format!("req-{}", i % 2)).ip(ip);
+        let entry = Entry::new(
+            crate::Actor::system(),
+            Event::user_added_to_group(EntityRef::new(i, "u"), EntityRef::new(7, "g")),
+        )
+        .context(ctx);
+        memory.append(vec![p.prepare(entry).unwrap()]).unwrap();
+    }
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        schema::install_with(&conn, None, true, &schema::MIGRATIONS[..1]).unwrap();
+        for r in memory.records() {
+            let cols = crate::sink::row::column_list("");
+            let marks: Vec<String> = (1..=19).map(|i| format!("?{i}")).collect();
+            conn.execute(
+                &format!(
+                    "INSERT INTO audit_records ({cols}) VALUES ({})",
+                    marks.join(", ")
+                ),
+                params![
+                    r.tenant.as_str(),
+                    r.seq as i64,
+                    &r.id.as_bytes()[..],
+                    r.occurred_at.timestamp_micros(),
+                    r.actor.kind.as_str(),
+                    r.actor.id,
+                    r.actor.display,
+                    r.event.name(),
+                    r.outcome.as_str(),
+                    r.context.ip.map(|i| i.to_string()),
+                    r.context.user_agent,
+                    r.context.request_id,
+                    r.context.correlation_id,
+                    r.context.reason,
+                    r.schema_version,
+                    r.chain.as_str(),
+                    &r.prev_hash.0[..],
+                    &r.hash.0[..],
+                    r.event.to_json(),
+                ],
+            )
+            .unwrap();
+            for (m, role) in r.event.mentions().iter().zip(["target", "related"]) {
+                conn.execute(
+                    "INSERT INTO audit_mentions (tenant, kind, entity_id, seq, role) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![r.tenant.as_str(), m.kind.as_str(), m.id.as_str(), r.seq as i64, role],
+                )
+                .unwrap();
+            }
+        }
+        let uv: u32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(uv, 1);
+    }
+    let store = SqliteSink::open(&path).unwrap();
+    let tenant = TenantId::default();
+    assert!(store.verify(&tenant).unwrap().is_intact());
+    let seqs =
+        |q: &Query| -> Vec<u64> { store.query(q).unwrap().map(|r| r.unwrap().seq).collect() };
+    assert_eq!(seqs(&Query::new().entity(EntityKey::group(7))).len(), 6);
+    assert_eq!(seqs(&Query::new().entity(EntityKey::user(3))), vec![3]);
+    assert_eq!(seqs(&Query::new().request_id("req-1")), vec![1, 3, 5]);
+    assert_eq!(seqs(&Query::new().ip(ip)).len(), 6);
+    let plan = store
+        .query_plan(&Query::new().request_id("req-1"))
+        .unwrap()
+        .join(" | ");
+    assert!(plan.contains("audit_records_request"), "{plan}");
+    store.with_writer(|conn| {
+        let uv: u32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(uv, schema::CURRENT);
+        let roles: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('audit_mentions') WHERE name = 'role'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(roles, 0, "mentions are laid out as in PostgreSQL");
+        let refused = conn.execute("DELETE FROM audit_mentions", []);
+        assert!(
+            refused.is_err(),
+            "the recreated triggers guard the new table"
+        );
+    });
+    // And the migrated store takes new records, imports included.
+    let log = crate::AuditLog::builder(store.clone()).build();
+    log.record(
+        &crate::Actor::system(),
+        Event::user_deleted(EntityRef::id_only(1)),
+    )
+    .unwrap();
+    let copy = SqliteSink::open_in_memory().unwrap();
+    let all: Vec<_> = store
+        .query(&Query::new())
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    copy.append_sealed(all).unwrap();
+    assert!(copy.verify(&tenant).unwrap().is_intact());
+}
