@@ -1,8 +1,11 @@
-//! Recipes for the common tasks, each a complete program that compiles and runs as a test.
-//! The longer ones are also runnable examples (`cargo run --example NAME`).
+//! Recipes for the common tasks. Every recipe is a runnable example in `examples/`
+//! (`cargo run --example NAME`), shown here from its file, compiled and run as a doctest, and
+//! run again by `tests/examples.rs`, which checks what it prints.
 //!
 //! - [Record at every call site, one line each](#record-at-every-call-site-one-line-each)
+//!   (`examples/record_call_sites.rs`)
 //! - [Assert on the trail in your application's tests](#assert-on-the-trail-in-your-applications-tests)
+//!   (`examples/assert_in_tests.rs`)
 //! - [Append inside your own SQLite transaction](#append-inside-your-own-sqlite-transaction)
 //!   (`examples/sqlite_host_transaction.rs`)
 //! - [Answer "who removed Alice's access to Payroll?"](#answer-who-removed-alices-access-to-payroll)
@@ -10,9 +13,11 @@
 //! - [Give administrators the CSV download](#give-administrators-the-csv-download)
 //!   (`examples/export_csv.rs`)
 //! - [Prove nobody edited, truncated or rolled back the trail](#prove-nobody-edited-truncated-or-rolled-back-the-trail)
-//! - [Keep secrets out](#keep-secrets-out)
-//! - [Move a trail to another store](#move-a-trail-to-another-store)
+//!   (`examples/verify_checkpoint.rs`)
+//! - [Keep secrets out](#keep-secrets-out) (`examples/keep_secrets.rs`)
+//! - [Move a trail to another store](#move-a-trail-to-another-store) (`examples/move_trail.rs`)
 //! - [Purge old records under a retention policy](#purge-old-records-under-a-retention-policy)
+//!   (`examples/purge_retention.rs`)
 //!
 //! The main demo, `cargo run --example demo`, strings most of these together.
 //!
@@ -22,20 +27,10 @@
 //! [`ScopedLog`](crate::ScopedLog) carrying who is acting and from where:
 //!
 //! ```
-//! use audit_log::{Actor, AuditLog, Context, EntityRef, Event, FieldChange, Outcome, SqliteSink};
-//!
-//! let log = AuditLog::builder(SqliteSink::open_in_memory()?).build();
-//!
-//! // In the request handler:
-//! let audit = log
-//!     .scoped(Actor::user(7, "root"))
-//!     .with_context(Context::new().request_id("req-42").reason("ticket OPS-1234"));
-//! let ops = EntityRef::new("g-ops", "Operations");
-//! audit.record(Event::group_edited(ops.clone(), vec![FieldChange::new("name", "Ops", "Operations")]))?;
-//! // A refused attempt is worth recording too.
-//! audit.record_outcome(Event::group_deleted(ops), Outcome::Denied)?;
-//! # Ok::<(), audit_log::Error>(())
+#![doc = include_str!("../examples/record_call_sites.rs")]
 //! ```
+//!
+//! (`examples/record_call_sites.rs`: `cargo run --example record_call_sites`)
 //!
 //! # Assert on the trail in your application's tests
 //!
@@ -43,20 +38,10 @@
 //! [`Query`](crate::Query); a failed assertion prints everything that was recorded instead.
 //!
 //! ```
-//! use audit_log::{Actor, AuditLog, EntityKey, EntityRef, Event, MemorySink, Query};
-//!
-//! fn delete_user(log: &AuditLog, admin: &Actor, id: u64) -> audit_log::Result<()> {
-//!     // ... the application's own work ...
-//!     log.record(admin, Event::user_deleted(EntityRef::new(id, "bob")))?;
-//!     Ok(())
-//! }
-//!
-//! let sink = MemorySink::new();
-//! let log = AuditLog::builder(sink.clone()).build();
-//! delete_user(&log, &Actor::user(7, "root"), 42)?;
-//! sink.assert_one(&Query::new().event("user.deleted").entity(EntityKey::user(42)).actor("7"));
-//! # Ok::<(), audit_log::Error>(())
+#![doc = include_str!("../examples/assert_in_tests.rs")]
 //! ```
+//!
+//! (`examples/assert_in_tests.rs`: `cargo run --example assert_in_tests`)
 //!
 //! # Append inside your own SQLite transaction
 //!
@@ -124,21 +109,10 @@
 //! too.
 //!
 //! ```
-//! use audit_log::{Actor, AuditLog, AuditStoreExt, EntityRef, Event, MemorySink, TenantId};
-//!
-//! let store = MemorySink::new();
-//! let log = AuditLog::builder(store.clone()).build();
-//! log.record(&Actor::system(), Event::user_deleted(EntityRef::id_only(1)))?;
-//!
-//! let tenant = TenantId::default();
-//! let checkpoint = store.checkpoint(&tenant)?.expect("a non-empty trail");
-//! let saved = checkpoint.to_json(); // e-mail it, put it in a ticket, sign it
-//!
-//! log.record(&Actor::system(), Event::user_deleted(EntityRef::id_only(2)))?;
-//! let report = store.verify_against(&audit_log::Checkpoint::from_json(&saved)?)?;
-//! assert!(report.is_intact(), "{report}");
-//! # Ok::<(), audit_log::Error>(())
+#![doc = include_str!("../examples/verify_checkpoint.rs")]
 //! ```
+//!
+//! (`examples/verify_checkpoint.rs`: `cargo run --example verify_checkpoint`)
 //!
 //! # Keep secrets out
 //!
@@ -148,20 +122,10 @@
 //! still be matched.
 //!
 //! ```
-//! use audit_log::{Actor, AuditLog, EntityRef, Event, FieldChange, MemorySink, RedactionPolicy};
-//!
-//! let store = MemorySink::new();
-//! let log = AuditLog::builder(store.clone())
-//!     .redaction(RedactionPolicy::default().redact("iban").fingerprint_key(b"from-your-vault"))
-//!     .build();
-//! log.record(&Actor::user(1, "root"), Event::workspace_edited(
-//!     EntityRef::new(1, "Finance"),
-//!     vec![FieldChange::new("iban", "DE89 3704 0044", "DE02 1203 0000")],
-//! ))?;
-//! let stored = serde_json::to_string(&store.records())?;
-//! assert!(!stored.contains("DE89") && stored.contains("hmac-sha256:"));
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+#![doc = include_str!("../examples/keep_secrets.rs")]
 //! ```
+//!
+//! (`examples/keep_secrets.rs`: `cargo run --example keep_secrets`)
 //!
 //! # Move a trail to another store
 //!
@@ -170,23 +134,10 @@
 //! running the same import again does nothing.
 //!
 //! ```
-//! use std::io::Cursor;
-//! use audit_log::{Actor, AuditLog, AuditStoreExt, EntityRef, Event, Import, JsonlExport,
-//!                 MemorySink, Query, SqliteSink, TenantId};
-//!
-//! let old = MemorySink::new();
-//! let log = AuditLog::builder(old.clone()).build();
-//! log.record(&Actor::system(), Event::user_deleted(EntityRef::id_only(1)))?;
-//!
-//! let mut file = Vec::new();
-//! JsonlExport::new().write(&old, &Query::new(), &mut file)?;
-//! let new = SqliteSink::open_in_memory()?;
-//! let summary = Import::new().from_reader(&new, Cursor::new(file))?;
-//! assert_eq!(summary.imported, 1);
-//! assert_eq!(new.head(&TenantId::default())?, old.head(&TenantId::default())?);
-//! # use audit_log::AuditStore;
-//! # Ok::<(), audit_log::Error>(())
+#![doc = include_str!("../examples/move_trail.rs")]
 //! ```
+//!
+//! (`examples/move_trail.rs`: `cargo run --example move_trail`)
 //!
 //! # Purge old records under a retention policy
 //!
@@ -194,17 +145,7 @@
 //! rest of the trail still verifies from the purge point.
 //!
 //! ```
-//! use audit_log::{Actor, AuditLog, AuditStoreExt, EntityRef, Event, PurgePoint, RetentionExt,
-//!                 SqliteSink, TenantId};
-//!
-//! let store = SqliteSink::open_in_memory()?;
-//! let log = AuditLog::builder(store.clone()).build();
-//! for i in 0..5 {
-//!     log.record(&Actor::system(), Event::user_deleted(EntityRef::id_only(i)))?;
-//! }
-//! let tenant = TenantId::default();
-//! // The log's preparer stamps the `audit.purged` record (its clock, its limits).
-//! store.purge(log.preparer(), &tenant, PurgePoint::ThroughSeq(3), &Actor::user(1, "dpo"))?;
-//! assert!(store.verify(&tenant)?.is_intact());
-//! # Ok::<(), audit_log::Error>(())
+#![doc = include_str!("../examples/purge_retention.rs")]
 //! ```
+//!
+//! (`examples/purge_retention.rs`: `cargo run --example purge_retention`)
