@@ -131,6 +131,7 @@ pub fn run_all<H: Harness>(h: &H) {
     concurrent_appends_stay_gapless_and_chained(&h.fresh());
     tenants_are_isolated(&h.fresh());
     every_query_filter(&h.fresh());
+    context_filters_and_extreme_times(&h.fresh());
     cursor_pagination(&h.fresh());
     unknown_events_pass_through(&h.fresh());
     verify_and_checkpoints(&h.fresh());
@@ -170,7 +171,7 @@ fn all(store: &dyn Subject, q: &Query) -> Vec<Record> {
         .query(q)
         .expect("query starts")
         .collect::<Result<Vec<_>>>()
-        .expect("records read back")
+        .unwrap_or_else(|e| panic!("records of {q:?} read back: {e:?}"))
 }
 
 fn seqs(store: &dyn Subject, q: &Query) -> Vec<u64> {
@@ -665,6 +666,135 @@ pub fn every_query_filter(store: &dyn Subject) {
             .expect("count")
             .unwrap_or(5),
         5
+    );
+}
+
+/// The context fields an investigator follows (request id, correlation id, client IP) filter
+/// exactly as [`Query::matches`] says, several values each, with other filters and in both
+/// orders; and a query bounded by the extreme times chrono represents is answered (every
+/// record, or none), never an error, on every store.
+pub fn context_filters_and_extreme_times(store: &dyn Subject) {
+    let (log, clock) = preparer();
+    let v4: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7));
+    let v6: IpAddr = "2001:db8::7".parse().expect("an address");
+    for i in 0..24u64 {
+        clock.advance(Duration::minutes(1));
+        {
+            let mut ctx = Context::new();
+            if i % 4 != 3 {
+                ctx = ctx.request_id(format!("req-{}", i % 3));
+            }
+            if i % 2 == 0 {
+                ctx = ctx.correlation_id(format!("job-{}", i % 4));
+            }
+            match i % 3 {
+                0 => ctx = ctx.ip(v4),
+                1 => ctx = ctx.ip(v6),
+                _ => {}
+            }
+            let actor = if i % 5 == 0 {
+                Actor::service("sync")
+            } else {
+                Actor::user(1, "root")
+            };
+            append_one(
+                store,
+                &log,
+                Entry::new(actor, Event::user_deleted(EntityRef::id_only(i))).context(ctx),
+            );
+        }
+    }
+    let everything = all(store, &Query::new());
+    let check = |q: Query, what: &str| -> Vec<u64> {
+        let mut want: Vec<u64> = everything
+            .iter()
+            .filter(|r| q.matches(r))
+            .map(|r| r.seq)
+            .collect();
+        if q.order == crate::Order::Descending {
+            want.reverse();
+        }
+        want.truncate(q.limit.unwrap_or(usize::MAX));
+        let got = seqs(store, &q);
+        assert_eq!(got, want, "filter: {what}");
+        if let Some(n) = store.count(&q.clone().limit(usize::MAX)).expect("count") {
+            let all_matches = everything.iter().filter(|r| q.matches(r)).count();
+            assert_eq!(n as usize, all_matches, "count: {what}");
+        }
+        got
+    };
+    assert_eq!(
+        check(Query::new().request_id("req-1"), "request id").len(),
+        6
+    );
+    assert_eq!(
+        check(
+            Query::new().request_id("req-1").request_id("req-2"),
+            "two request ids"
+        )
+        .len(),
+        12
+    );
+    assert_eq!(
+        check(Query::new().request_id("req-9"), "unknown request id"),
+        Vec::<u64>::new()
+    );
+    assert_eq!(
+        check(Query::new().correlation_id("job-2"), "correlation id").len(),
+        6
+    );
+    assert_eq!(check(Query::new().ip(v4), "IPv4").len(), 8);
+    assert_eq!(check(Query::new().ip(v6).ip(v4), "two addresses").len(), 16);
+    check(
+        Query::new()
+            .request_id("req-0")
+            .ip(v4)
+            .actor("1")
+            .descending()
+            .limit(2),
+        "request id, IP and actor, newest first",
+    );
+    check(
+        Query::new().correlation_id("job-0").request_id("req-0"),
+        "correlation and request id",
+    );
+    for hostile in ["'; DROP TABLE records; --", "%", "a\u{0}b"] {
+        check(Query::new().request_id(hostile), "hostile request id");
+        check(
+            Query::new().correlation_id(hostile),
+            "hostile correlation id",
+        );
+    }
+
+    let (min, max) = (DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC);
+    let n = everything.len();
+    assert_eq!(
+        check(Query::new().since(min), "since the first instant").len(),
+        n
+    );
+    assert_eq!(
+        check(Query::new().until(max), "until the last instant").len(),
+        n
+    );
+    assert_eq!(
+        check(Query::new().since(min).until(max), "the whole of time").len(),
+        n
+    );
+    assert_eq!(
+        check(Query::new().since(max), "since the last instant"),
+        Vec::<u64>::new()
+    );
+    assert_eq!(
+        check(Query::new().until(min), "until the first instant"),
+        Vec::<u64>::new()
+    );
+    assert_eq!(
+        check(
+            Query::new().since(min).until(t0() + Duration::minutes(3)),
+            "an open start"
+        )
+        .len(),
+        2
     );
 }
 

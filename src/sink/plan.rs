@@ -296,6 +296,9 @@ impl Plan {
     /// The time filter still to be turned into seq bounds, with the SQL that does it (`?1`
     /// tenant, then the bounds present): the lowest and highest seq inside the range.
     pub(crate) fn time_bounds(&self) -> Option<(String, Vec<Param>)> {
+        if self.is_empty() {
+            return None;
+        }
         let (since, until) = self.time?;
         let mut params = vec![Param::Text(self.tenant.clone())];
         let mut sql = format!(
