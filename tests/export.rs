@@ -399,3 +399,33 @@ fn unknown_events_import_and_export_with_their_raw_json() {
         .unwrap();
     assert_eq!(file, line.as_bytes(), "exported exactly as imported");
 }
+
+/// An export recorded through a host's log takes the host's clock, for its manifest and for
+/// its `audit.exported` record, as every record the host makes does (a host test with a
+/// `ManualClock` must not get the machine's time).
+#[test]
+fn an_export_takes_the_recording_logs_clock() {
+    use audit_log::{Actor, AuditLog, CsvExport, EntityRef, Event, JsonlExport, ManualClock};
+    use chrono::TimeZone;
+    let at = chrono::Utc.with_ymd_and_hms(2030, 5, 6, 7, 8, 9).unwrap();
+    let store = audit_log::MemorySink::new();
+    let log = AuditLog::builder(store.clone())
+        .clock(ManualClock::new(at))
+        .build();
+    log.record(&Actor::system(), Event::user_deleted(EntityRef::id_only(1)))
+        .unwrap();
+    let mut out = Vec::new();
+    let csv = CsvExport::new()
+        .record_to(&log, Actor::user(1, "auditor"))
+        .write(&store, &audit_log::Query::new(), &mut out)
+        .unwrap();
+    let jsonl = JsonlExport::new()
+        .record_to(&log, Actor::user(1, "auditor"))
+        .write(&store, &audit_log::Query::new(), &mut Vec::new())
+        .unwrap();
+    assert_eq!(csv.exported_at, at);
+    assert_eq!(jsonl.exported_at, at);
+    let recorded = store.find(&audit_log::Query::new().event("audit.exported"));
+    assert_eq!(recorded.len(), 2);
+    assert!(recorded.iter().all(|r| r.occurred_at == at));
+}

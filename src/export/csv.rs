@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::Write;
 
-use chrono::{FixedOffset, SecondsFormat, Utc};
+use chrono::{FixedOffset, SecondsFormat};
 use serde_json::Value;
 
 use super::manifest::{is_full, CsvLayout, ExportFormat, Manifest, MANIFEST_VERSION};
@@ -391,7 +391,7 @@ impl<'a> CsvExport<'a> {
         if self.columns.is_empty() {
             return Err(Error::invalid("columns", "at least one column is needed"));
         }
-        let exported_at = crate::record::truncate_to_micros(Utc::now());
+        let exported_at = self.common.now();
         let snap = snapshot(store, query, self.common.progress.is_some())?;
         let mut hashing = HashingWriter::new(out);
         if self.bom {

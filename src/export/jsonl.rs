@@ -8,7 +8,6 @@
 
 use std::io::Write;
 
-use chrono::Utc;
 
 use super::manifest::{is_full, ExportFormat, Manifest, MANIFEST_VERSION};
 use super::{record_export, snapshot, stream, Common, HashingWriter, Progress};
@@ -75,7 +74,7 @@ impl<'a> JsonlExport<'a> {
         query: &Query,
         out: impl Write,
     ) -> Result<Manifest> {
-        let exported_at = crate::record::truncate_to_micros(Utc::now());
+        let exported_at = self.common.now();
         let snap = snapshot(store, query, self.common.progress.is_some())?;
         let mut w = HashingWriter::new(out);
         let mut line = Vec::with_capacity(1024);

@@ -127,6 +127,16 @@ impl std::fmt::Debug for Common<'_> {
 }
 
 impl Common<'_> {
+    /// The export's time: the recording log's clock when there is one (a host's injected
+    /// clock stamps the manifest as it stamps the `audit.exported` record), else the system
+    /// clock.
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        match &self.recorder {
+            Some((log, _)) => log.preparer().now(),
+            None => crate::record::truncate_to_micros(chrono::Utc::now()),
+        }
+    }
+
     fn report(&mut self, p: Progress) {
         if let Some(f) = self.progress.as_mut() {
             f(p);
