@@ -49,4 +49,7 @@ pub use crate::canonical::{canonical_body, compute_hash};
 pub use crate::canonical::{canonical_body_via_value, direct_encoding_for_tests};
 pub use crate::digest::{ChainAlgorithm, Digest};
 pub use crate::record::Checkpoint;
-pub use crate::verify::{verify, verify_against, BreakReason, ChainBreak, VerifyReport};
+pub use crate::sink::StorageCheck;
+pub use crate::verify::{
+    verify, verify_against, verify_with, BreakReason, ChainBreak, VerifyOptions, VerifyReport,
+};

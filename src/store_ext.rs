@@ -5,7 +5,7 @@ use crate::error::Result;
 use crate::query::Query;
 use crate::record::{Checkpoint, Record, TenantId};
 use crate::sink::AuditStore;
-use crate::verify::{self, VerifyReport};
+use crate::verify::{self, VerifyOptions, VerifyReport};
 
 /// One page of a cursor-paginated read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +61,15 @@ pub trait AuditStoreExt: AuditStore {
     /// As [`verify`](crate::chain::verify).
     fn verify(&self, tenant: &TenantId) -> Result<VerifyReport> {
         verify::verify(self, tenant)
+    }
+
+    /// Verifies a tenant's trail with options (a checkpoint, the store's storage check); see
+    /// [`verify_with`](crate::chain::verify_with).
+    ///
+    /// # Errors
+    /// As [`verify_with`](crate::chain::verify_with).
+    fn verify_with(&self, tenant: &TenantId, options: &VerifyOptions) -> Result<VerifyReport> {
+        verify::verify_with(self, tenant, options)
     }
 
     /// Verifies a tenant's chain against a checkpoint; see [`verify_against`](crate::chain::verify_against).

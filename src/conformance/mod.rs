@@ -1038,8 +1038,11 @@ pub fn sealed_records_import_exactly(store: &dyn Subject) {
             r
         })
         .collect();
-    // Moving records to another tenant changes their content, so re-seal them there.
-    let resealed = reseal(tail, store.chain_algorithm(), 5);
+    // Moving records to another tenant changes their content, so re-seal them there; the
+    // purge that removed the first 5 is on record in what remains.
+    let mut resealed = reseal(tail.clone(), store.chain_algorithm(), 5);
+    let purged = purge_record_after(&resealed, "t3", 5, store.chain_algorithm());
+    resealed.push(purged);
     store
         .append_sealed(resealed.clone())
         .expect("import after a purge point");
@@ -1047,6 +1050,62 @@ pub fn sealed_records_import_exactly(store: &dyn Subject) {
     assert_eq!((anchor.seq, anchor.hash), (5, resealed[0].prev_hash));
     let report = chain::verify(store, &TenantId::new("t3")).expect("verify");
     assert!(report.is_intact(), "{report}");
+
+    // The same tail without the purge record: nothing accounts for the missing prefix.
+    let unaccounted: Vec<Record> = reseal(tail, store.chain_algorithm(), 5)
+        .into_iter()
+        .map(|mut r| {
+            r.tenant = TenantId::new("t4");
+            r
+        })
+        .collect();
+    let unaccounted = reseal(unaccounted, store.chain_algorithm(), 5);
+    store
+        .append_sealed(unaccounted)
+        .expect("an import may start after a purge point");
+    let report = chain::verify(store, &TenantId::new("t4")).expect("verify");
+    assert!(!report.is_intact());
+    assert_eq!(
+        report.first_break.map(|b| (b.seq, b.reason)),
+        Some((6, BreakReason::UnaccountedStart { anchor_seq: 5 })),
+        "a trail starting after seq 5 with no audit.purged record for it"
+    );
+}
+
+/// The `audit.purged` record of a purge through `through` (whose hash is `records[0]`'s
+/// `prev_hash`), sealed after the last of `records` in `tenant`.
+fn purge_record_after(
+    records: &[Record],
+    tenant: &str,
+    through: u64,
+    algorithm: crate::ChainAlgorithm,
+) -> Record {
+    let (log, _) = preparer();
+    let anchor_hash = records.first().map_or(crate::Digest::ZERO, |r| r.prev_hash);
+    let last = records.last().map_or(
+        crate::record::Head {
+            seq: through,
+            hash: anchor_hash,
+        },
+        |r| crate::record::Head {
+            seq: r.seq,
+            hash: r.hash,
+        },
+    );
+    log.prepare_store_event(
+        Entry::new(
+            Actor::service("retention"),
+            Event::AuditPurged(AuditPurged {
+                through_seq: through,
+                anchor_hash,
+                count: through,
+                before: None,
+            }),
+        )
+        .tenant(tenant),
+    )
+    .expect("prepared")
+    .seal(algorithm, last.seq + 1, last.hash)
 }
 
 /// Renumbers records from `after + 1` on and rebuilds their chain from a made-up anchor.

@@ -322,7 +322,8 @@ pub trait AuditStore: Send + Sync + fmt::Debug + 'static {
     }
 
     /// How many records match `query` (ignoring its limit), when the store can tell cheaply;
-    /// `None` otherwise. Used for progress totals.
+    /// `None` otherwise. Used for progress totals, and by verification to tell a scan that
+    /// ended early.
     ///
     /// # Errors
     /// Store failures.
@@ -330,6 +331,62 @@ pub trait AuditStore: Send + Sync + fmt::Debug + 'static {
         let _ = query;
         Ok(None)
     }
+
+    /// Visits every row of the store's entity index (what answers [`Query::entity`]) for
+    /// `tenant` with a seq in `first..=last`, in any order, so that verification can compare
+    /// them with what the records name. Returns `false` when the store keeps no such index (it
+    /// answers entity queries from the records themselves, like [`MemorySink`]).
+    ///
+    /// # Errors
+    /// Store failures.
+    fn scan_mentions(
+        &self,
+        tenant: &TenantId,
+        first: u64,
+        last: u64,
+        visit: &mut dyn FnMut(MentionRow<'_>),
+    ) -> Result<bool> {
+        let _ = (tenant, first, last, visit);
+        Ok(false)
+    }
+
+    /// Runs the store's own check of its storage (for SQLite, `quick_check` or
+    /// `integrity_check`): `Ok(Some(Ok(())))` when it finds nothing wrong, `Ok(Some(Err(..)))`
+    /// with what it found, `Ok(None)` when the store has no such check.
+    ///
+    /// # Errors
+    /// Store failures (the check could not run).
+    fn check_storage(
+        &self,
+        check: StorageCheck,
+    ) -> Result<Option<std::result::Result<(), String>>> {
+        let _ = check;
+        Ok(None)
+    }
+}
+
+/// One row of a store's entity index: the record at `seq` names the entity `kind`/`id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MentionRow<'a> {
+    /// The entity's kind, by wire name.
+    pub kind: &'a str,
+    /// The entity's id.
+    pub id: &'a str,
+    /// The record's seq.
+    pub seq: u64,
+}
+
+/// A check of the store's own storage, run as part of a verification when asked
+/// ([`VerifyOptions::storage`](crate::chain::VerifyOptions::storage)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StorageCheck {
+    /// The store's fast structural check (SQLite's `quick_check`: pages and B-trees, not the
+    /// agreement of indexes with their tables). Linear in the file's size.
+    Quick,
+    /// The store's full check (SQLite's `integrity_check`: also that every index agrees with
+    /// its table). Several times the quick check on a large file.
+    Full,
 }
 
 /// A store that records and reads: what a host holds when it picks its store at run time
@@ -374,6 +431,21 @@ macro_rules! forward_to_pointee {
             }
             fn count(&self, query: &Query) -> Result<Option<u64>> {
                 (**self).count(query)
+            }
+            fn scan_mentions(
+                &self,
+                tenant: &TenantId,
+                first: u64,
+                last: u64,
+                visit: &mut dyn FnMut(MentionRow<'_>),
+            ) -> Result<bool> {
+                (**self).scan_mentions(tenant, first, last, visit)
+            }
+            fn check_storage(
+                &self,
+                check: StorageCheck,
+            ) -> Result<Option<std::result::Result<(), String>>> {
+                (**self).check_storage(check)
             }
         }
 

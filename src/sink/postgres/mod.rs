@@ -112,7 +112,7 @@ use r2d2_postgres::PostgresConnectionManager;
 use super::group_commit::{Committer, GroupCommit, DEFAULT_MAX_GROUP};
 use super::paged::Paged;
 use super::row::Work;
-use super::{AuditSink, AuditStore, PreparedRecord, RecordStream, SealedSink};
+use super::{AuditSink, AuditStore, MentionRow, PreparedRecord, RecordStream, SealedSink};
 use crate::digest::{ChainAlgorithm, Digest};
 use crate::error::{Error, Result};
 use crate::query::Query;
@@ -522,5 +522,15 @@ impl AuditStore for PostgresSink {
 
     fn count(&self, query: &Query) -> Result<Option<u64>> {
         read::count(self, query).map(Some)
+    }
+
+    fn scan_mentions(
+        &self,
+        tenant: &TenantId,
+        first: u64,
+        last: u64,
+        visit: &mut dyn FnMut(MentionRow<'_>),
+    ) -> Result<bool> {
+        read::scan_mentions(self, tenant, first, last, visit).map(|()| true)
     }
 }

@@ -123,6 +123,14 @@ fn decode(row: &postgres::Row) -> (Option<u64>, Result<Record>) {
         let value: serde_json::Value =
             serde_json::from_str(&json).map_err(|e| bad(format!("event is not JSON: {e}")))?;
         let event = Event::from_value(value).map_err(bad)?;
+        // The column the event filter reads is derived from the hashed event: it must agree.
+        let name = need(7)?;
+        if name != event.name() {
+            return Err(bad(format!(
+                "event_name: {name:?} disagrees with the event's own name {:?}",
+                event.name()
+            )));
+        }
         Ok(Record {
             seq,
             id,
@@ -228,4 +236,57 @@ pub(crate) fn explain(sink: &PostgresSink, q: &Query) -> Result<Vec<String>> {
     }
     run(&plan.page_sql(&COLUMNS), plan.params(PAGE as i64))?;
     Ok(lines)
+}
+
+/// Visits the tenant's mention rows with a seq in `first..=last`, a page at a time.
+pub(crate) fn scan_mentions(
+    sink: &PostgresSink,
+    tenant: &TenantId,
+    first: u64,
+    last: u64,
+    visit: &mut dyn FnMut(crate::sink::MentionRow<'_>),
+) -> Result<()> {
+    const PAGE_ROWS: i64 = 8192;
+    let sql = format!(
+        "SELECT kind, entity_id, seq FROM {} WHERE tenant = $1 AND seq >= $2 AND seq <= $3 \
+         AND (kind, entity_id, seq) > ($4, $5, $6) ORDER BY kind, entity_id, seq LIMIT $7",
+        sink.store().tables.mentions
+    );
+    let first = i64::try_from(first).unwrap_or(i64::MAX);
+    let last = i64::try_from(last).unwrap_or(i64::MAX);
+    let mut after = (String::new(), String::new(), i64::MIN);
+    loop {
+        let rows = sink
+            .client()?
+            .query(
+                &sql,
+                &[
+                    &tenant.as_str(),
+                    &first,
+                    &last,
+                    &after.0,
+                    &after.1,
+                    &after.2,
+                    &PAGE_ROWS,
+                ],
+            )
+            .map_err(pg_error)?;
+        let full = rows.len() as i64 == PAGE_ROWS;
+        let mut last_row = None;
+        for row in &rows {
+            let kind: String = row.try_get(0).map_err(pg_error)?;
+            let id: String = row.try_get(1).map_err(pg_error)?;
+            let seq: i64 = row.try_get(2).map_err(pg_error)?;
+            visit(crate::sink::MentionRow {
+                kind: &kind,
+                id: &id,
+                seq: u64::try_from(seq).unwrap_or(0),
+            });
+            last_row = Some((kind, id, seq));
+        }
+        match last_row {
+            Some(row) if full => after = row,
+            _ => return Ok(()),
+        }
+    }
 }

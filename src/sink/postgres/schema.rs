@@ -206,13 +206,22 @@ CREATE TRIGGER audit_heads_no_truncate BEFORE TRUNCATE ON {heads}
     )
 }
 
-/// Version 3: indexes for the context fields an investigator follows (request id,
-/// correlation id, client IP), each partial so that only records carrying the field pay for
-/// an entry; the same indexes as the SQLite store's version 2.
+/// Version 3:
+///
+/// - indexes for the context fields an investigator follows (request id, correlation id,
+///   client IP), each partial so that only records carrying the field pay for an entry; the
+///   same indexes as the SQLite store's version 2;
+/// - a mention row needs its record (a foreign key), so an entity's timeline cannot be made
+///   to name a record that is not there, nor a forged row wait for a record to come; a
+///   purge's delete of records takes their mentions with them (`ON DELETE CASCADE`, through
+///   the same gated triggers).
 fn migrate_v2_to_v3(t: &Tables) -> String {
     let records = &t.records;
+    let mentions = &t.mentions;
     format!(
         r#"
+ALTER TABLE {mentions} ADD CONSTRAINT audit_mentions_record
+    FOREIGN KEY (tenant, seq) REFERENCES {records} (tenant, seq) ON DELETE CASCADE;
 CREATE INDEX audit_records_request ON {records} (tenant, request_id, seq)
     WHERE request_id IS NOT NULL;
 CREATE INDEX audit_records_correlation ON {records} (tenant, correlation_id, seq)

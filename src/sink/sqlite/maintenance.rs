@@ -6,7 +6,7 @@ use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::error::SqlResult;
-use super::write::{insert_row, read_tip};
+use super::write::{insert_row, read_tip, PurgeGate};
 use super::SqliteSink;
 use crate::digest::ChainAlgorithm;
 use crate::error::{Error, Result};
@@ -95,21 +95,21 @@ impl SqliteSink {
 /// transaction on the write connection, so it serializes with every append to the file (from
 /// this process or another).
 ///
-/// The file's delete triggers let a row go only while `audit_purge_gate` names its tenant and
-/// seq range, which the purge fills and empties inside its transaction.
+/// The file's delete triggers let a row go only while the write connection's purge gate (a
+/// function no other connection has) names its tenant and seq range, which the purge opens
+/// and closes inside its transaction.
 impl Retention for SqliteSink {
     fn remove_prefix(&self, plan: PurgePlan) -> Result<PurgeReport> {
         let algorithm = self.inner.algorithm;
-        self.inner
-            .writer
-            .committer()
-            .transaction(|conn| remove_prefix_in(conn, algorithm, plan))
+        let committer = self.inner.writer.committer();
+        committer.transaction(|conn| remove_prefix_in(conn, algorithm, committer.gate(), plan))
     }
 }
 
 fn remove_prefix_in(
     conn: &Connection,
     algorithm: ChainAlgorithm,
+    gate: &PurgeGate,
     plan: PurgePlan,
 ) -> Result<PurgeReport> {
     let PurgePlan {
@@ -149,11 +149,9 @@ fn remove_prefix_in(
         ));
     }
 
-    conn.execute(
-        "INSERT INTO audit_purge_gate (tenant, through) VALUES (?1, ?2)",
-        params![tenant.as_str(), through_sql],
-    )
-    .sql()?;
+    // The triggers let exactly these rows go, and the anchor move here, while the gate is
+    // open; it closes when this function returns, however it returns.
+    let open = gate.open(&tenant, through_sql);
     conn.execute(
         "DELETE FROM audit_mentions WHERE tenant = ?1 AND seq <= ?2",
         params![tenant.as_str(), through_sql],
@@ -165,17 +163,22 @@ fn remove_prefix_in(
             params![tenant.as_str(), through_sql],
         )
         .sql()? as u64;
-    conn.execute(
-        "INSERT INTO audit_anchors (tenant, seq, hash) VALUES (?1, ?2, ?3) \
-         ON CONFLICT (tenant) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-        params![tenant.as_str(), through_sql, &through.hash.0[..]],
-    )
-    .sql()?;
-    conn.execute(
-        "DELETE FROM audit_purge_gate WHERE tenant = ?1",
-        [tenant.as_str()],
-    )
-    .sql()?;
+    // An update, or an insert for a tenant's first purge: never an upsert, whose insert half
+    // the no-replace trigger would refuse.
+    let moved = conn
+        .execute(
+            "UPDATE audit_anchors SET seq = ?2, hash = ?3 WHERE tenant = ?1",
+            params![tenant.as_str(), through_sql, &through.hash.0[..]],
+        )
+        .sql()?;
+    if moved == 0 {
+        conn.execute(
+            "INSERT INTO audit_anchors (tenant, seq, hash) VALUES (?1, ?2, ?3)",
+            params![tenant.as_str(), through_sql, &through.hash.0[..]],
+        )
+        .sql()?;
+    }
+    drop(open);
     if removed != through.seq - anchor.seq {
         return Err(Error::corrupt(
             through.seq,

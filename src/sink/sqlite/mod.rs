@@ -35,7 +35,9 @@ use self::write::SqliteCommitter;
 use super::group_commit::{GroupCommit, DEFAULT_MAX_GROUP};
 use super::paged::Paged;
 use super::row::Work;
-use super::{AuditSink, AuditStore, PreparedRecord, RecordStream, SealedSink};
+use super::{
+    AuditSink, AuditStore, MentionRow, PreparedRecord, RecordStream, SealedSink, StorageCheck,
+};
 use crate::digest::ChainAlgorithm;
 use crate::error::{Error, Result};
 use crate::query::Query;
@@ -307,7 +309,7 @@ impl SqliteSink {
             schema::install(&conn, options.algorithm, true)?
         };
         configure_writer(&conn, options)?;
-        Ok(Self::assemble(
+        Self::assemble(
             conn,
             algorithm,
             options.max_group,
@@ -318,7 +320,7 @@ impl SqliteSink {
             },
             Some(path),
             options.read_only,
-        ))
+        )
     }
 
     /// A new, empty store in memory: the file-backed store's behaviour (schema, triggers,
@@ -345,14 +347,14 @@ impl SqliteSink {
                 ..options.clone()
             },
         )?;
-        Ok(Self::assemble(
+        Self::assemble(
             conn,
             algorithm,
             options.max_group,
             Readers::Memory,
             None,
             false,
-        ))
+        )
     }
 
     fn assemble(
@@ -362,16 +364,16 @@ impl SqliteSink {
         readers: Readers,
         path: Option<PathBuf>,
         read_only: bool,
-    ) -> SqliteSink {
-        SqliteSink {
+    ) -> Result<SqliteSink> {
+        Ok(SqliteSink {
             inner: Arc::new(Inner {
-                writer: GroupCommit::new(SqliteCommitter::new(conn, algorithm), max_group),
+                writer: GroupCommit::new(SqliteCommitter::new(conn, algorithm)?, max_group),
                 readers,
                 algorithm,
                 path,
                 read_only,
             }),
-        }
+        })
     }
 
     /// The file, or `None` in memory.
@@ -555,5 +557,40 @@ impl AuditStore for SqliteSink {
     fn count(&self, query: &Query) -> Result<Option<u64>> {
         let plan = read::plan(query)?;
         self.with_reader(|conn| read::count(plan, conn)).map(Some)
+    }
+
+    fn scan_mentions(
+        &self,
+        tenant: &TenantId,
+        first: u64,
+        last: u64,
+        visit: &mut dyn FnMut(MentionRow<'_>),
+    ) -> Result<bool> {
+        read::scan_mentions(self, tenant, first, last, visit).map(|()| true)
+    }
+
+    /// SQLite's `quick_check` or `integrity_check` of the whole file (every tenant, and the
+    /// host's own tables when it shares the file).
+    fn check_storage(
+        &self,
+        check: StorageCheck,
+    ) -> Result<Option<std::result::Result<(), String>>> {
+        let pragma = match check {
+            StorageCheck::Quick => "PRAGMA quick_check",
+            StorageCheck::Full => "PRAGMA integrity_check",
+        };
+        let found: Vec<String> = self.with_reader(|conn| {
+            conn.prepare(pragma)
+                .sql()?
+                .query_map([], |r| r.get::<_, String>(0))
+                .sql()?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .sql()
+        })?;
+        Ok(Some(if found == ["ok"] {
+            Ok(())
+        } else {
+            Err(found.join("; "))
+        }))
     }
 }

@@ -205,6 +205,17 @@ fn decode(row: &Row<'_>, seq: i64) -> Result<Record> {
     let value: serde_json::Value =
         serde_json::from_str(&json).map_err(|e| bad("event_json", &e))?;
     let event = Event::from_value(value).map_err(|e| bad("event_json", &e))?;
+    // The column the event filter reads is derived from the hashed event: it must agree.
+    let name = col!(7, "event_name", String);
+    if name != event.name() {
+        return Err(bad(
+            "event_name",
+            &format!(
+                "{name:?} disagrees with the event's own name {:?}",
+                event.name()
+            ),
+        ));
+    }
     Ok(Record {
         seq: seq_u,
         id,
@@ -275,4 +286,46 @@ pub(super) fn tenants(conn: &Connection) -> Result<Vec<TenantId>> {
         .collect::<rusqlite::Result<Vec<_>>>()
         .sql()?;
     Ok(names.into_iter().map(TenantId::new).collect())
+}
+
+/// Visits the tenant's mention rows with a seq in `first..=last`, a page at a time (each page
+/// a short read, so a verification never holds a read transaction across the whole index).
+pub(super) fn scan_mentions(
+    sink: &SqliteSink,
+    tenant: &TenantId,
+    first: u64,
+    last: u64,
+    visit: &mut dyn FnMut(crate::sink::MentionRow<'_>),
+) -> Result<()> {
+    const SQL: &str = "SELECT kind, entity_id, seq FROM audit_mentions \
+        WHERE tenant = ?1 AND seq >= ?2 AND seq <= ?3 AND (kind, entity_id, seq) > (?4, ?5, ?6) \
+        ORDER BY kind, entity_id, seq LIMIT 4096";
+    let first = i64::try_from(first).unwrap_or(i64::MAX);
+    let last = i64::try_from(last).unwrap_or(i64::MAX);
+    let mut after = (String::new(), String::new(), i64::MIN);
+    loop {
+        let rows: Vec<(String, String, i64)> = sink.with_reader(|conn| {
+            conn.prepare_cached(SQL)
+                .sql()?
+                .query_map(
+                    rusqlite::params![tenant.as_str(), first, last, after.0, after.1, after.2],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .sql()?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .sql()
+        })?;
+        let full = rows.len() == 4096;
+        for (kind, id, seq) in &rows {
+            visit(crate::sink::MentionRow {
+                kind,
+                id,
+                seq: u64::try_from(*seq).unwrap_or(0),
+            });
+        }
+        match rows.into_iter().last() {
+            Some(row) if full => after = row,
+            _ => return Ok(()),
+        }
+    }
 }

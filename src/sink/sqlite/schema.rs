@@ -33,7 +33,7 @@ pub(super) const CURRENT: u32 = MIGRATIONS.len() as u32;
 /// - `audit_anchors`: where a tenant's chain starts after a purge (or an import that starts
 ///   after one).
 /// - `audit_purge_gate`: holds a row only inside a purge transaction; the delete triggers let
-///   exactly the rows it names go.
+///   exactly the rows it names go (version 2 replaces it with a function, see [`V2`]).
 /// - Triggers make records, mentions and anchors append-only for any SQL, the host's included.
 const V1: &str = r#"
 CREATE TABLE audit_meta (
@@ -140,12 +140,30 @@ END;
 /// - `audit_mentions` loses its `role` column: queries ask for an entity in any role, and the
 ///   PostgreSQL store never kept it, so both schemas now lay mentions out the same way
 ///   (`tenant, kind, entity_id, seq`). The rows are copied into the new table inside the
-///   migration's transaction, with the append-only triggers dropped only for the copy.
+///   migration's transaction.
 /// - Indexes for the context fields an investigator follows: request id, correlation id and
 ///   client IP, each partial (only records that carry the field pay for the entry).
-const V2: &str = r#"
+/// - **The purge gate is a function only the store's own connections have.** The delete
+///   triggers used to let rows go while `audit_purge_gate` named them, and any connection
+///   could fill that table. Now they ask `audit_log_purge_through(tenant)`, an
+///   application-defined function the store registers on its write connection and answers
+///   only inside its own purge; on any other connection (the `sqlite3` shell, a host's
+///   connection) the trigger fails with "no such function", so the delete is refused. The
+///   gate table is dropped.
+/// - **Nothing is replaced.** `INSERT OR REPLACE` / `REPLACE INTO` deletes the old row without
+///   firing delete triggers (with `recursive_triggers` off, SQLite's default), so a record,
+///   a mention, an anchor or a metadata row could be rewritten in place. A `BEFORE INSERT`
+///   trigger on each table refuses an insert whose key exists.
+/// - **A mention needs its record**: a mention row is refused unless its record exists (the
+///   store inserts the record first), so a timeline cannot be made to name a record that is
+///   not there.
+/// - An anchor moves only to the seq the store's purge declared, and is created only for a
+///   tenant without records (an import that starts after a purge point) or by a purge.
+pub(super) const V2: &str = r#"
 DROP TRIGGER audit_mentions_no_update;
 DROP TRIGGER audit_mentions_no_delete;
+DROP TRIGGER audit_records_no_delete;
+DROP TRIGGER audit_anchors_no_update;
 CREATE TABLE audit_mentions_v2 (
     tenant    TEXT    NOT NULL,
     kind      TEXT    NOT NULL,
@@ -157,6 +175,19 @@ INSERT INTO audit_mentions_v2 (tenant, kind, entity_id, seq)
     SELECT tenant, kind, entity_id, seq FROM audit_mentions;
 DROP TABLE audit_mentions;
 ALTER TABLE audit_mentions_v2 RENAME TO audit_mentions;
+DROP TABLE audit_purge_gate;
+
+CREATE TRIGGER audit_records_no_delete BEFORE DELETE ON audit_records
+WHEN OLD.seq > coalesce(audit_log_purge_through(OLD.tenant), 0)
+BEGIN
+    SELECT RAISE(ABORT, 'audit-log: audit records are append-only (retention goes through RetentionExt::purge)');
+END;
+
+CREATE TRIGGER audit_records_no_replace BEFORE INSERT ON audit_records
+WHEN EXISTS (SELECT 1 FROM audit_records r WHERE r.tenant = NEW.tenant AND r.seq = NEW.seq)
+BEGIN
+    SELECT RAISE(ABORT, 'audit-log: an audit record is never replaced');
+END;
 
 CREATE TRIGGER audit_mentions_no_update BEFORE UPDATE ON audit_mentions
 BEGIN
@@ -164,10 +195,39 @@ BEGIN
 END;
 
 CREATE TRIGGER audit_mentions_no_delete BEFORE DELETE ON audit_mentions
-WHEN NOT EXISTS (SELECT 1 FROM audit_purge_gate g
-                 WHERE g.tenant = OLD.tenant AND OLD.seq <= g.through)
+WHEN OLD.seq > coalesce(audit_log_purge_through(OLD.tenant), 0)
 BEGIN
     SELECT RAISE(ABORT, 'audit-log: audit records are append-only');
+END;
+
+CREATE TRIGGER audit_mentions_need_their_record BEFORE INSERT ON audit_mentions
+WHEN EXISTS (SELECT 1 FROM audit_mentions m
+             WHERE m.tenant = NEW.tenant AND m.kind = NEW.kind
+               AND m.entity_id = NEW.entity_id AND m.seq = NEW.seq)
+  OR NOT EXISTS (SELECT 1 FROM audit_records r WHERE r.tenant = NEW.tenant AND r.seq = NEW.seq)
+BEGIN
+    SELECT RAISE(ABORT, 'audit-log: a mention is written once, with its record');
+END;
+
+CREATE TRIGGER audit_anchors_no_update BEFORE UPDATE ON audit_anchors
+WHEN NEW.tenant IS NOT OLD.tenant OR NEW.seq <= OLD.seq
+  OR NEW.seq IS NOT audit_log_purge_through(OLD.tenant)
+BEGIN
+    SELECT RAISE(ABORT, 'audit-log: chain anchors only move through a purge');
+END;
+
+CREATE TRIGGER audit_anchors_no_insert BEFORE INSERT ON audit_anchors
+WHEN EXISTS (SELECT 1 FROM audit_anchors a WHERE a.tenant = NEW.tenant)
+  OR (EXISTS (SELECT 1 FROM audit_records r WHERE r.tenant = NEW.tenant)
+      AND NEW.seq IS NOT audit_log_purge_through(NEW.tenant))
+BEGIN
+    SELECT RAISE(ABORT, 'audit-log: chain anchors only move through a purge');
+END;
+
+CREATE TRIGGER audit_meta_no_replace BEFORE INSERT ON audit_meta
+WHEN EXISTS (SELECT 1 FROM audit_meta m WHERE m.key = NEW.key)
+BEGIN
+    SELECT RAISE(ABORT, 'audit-log: store metadata is fixed at creation');
 END;
 
 CREATE INDEX audit_records_request ON audit_records (tenant, request_id, seq)

@@ -369,3 +369,66 @@ fn a_version_1_file_is_migrated_with_its_mentions() {
     copy.append_sealed(all).unwrap();
     assert!(copy.verify(&tenant).unwrap().is_intact());
 }
+
+/// The purge gate is open only inside a purge, on the store's own connection: after a purge
+/// (also a failed one) the write connection's gate answers nothing and its deletes are
+/// refused like anyone's.
+#[test]
+fn the_purge_gate_is_closed_outside_a_purge() {
+    use crate::prepare::Preparer;
+    use crate::{AuditLog, EntityRef, Event, PurgePoint, RetentionExt};
+    let store = SqliteSink::open_in_memory().unwrap();
+    let log = AuditLog::builder(store.clone()).build();
+    for i in 0..6 {
+        log.record(
+            &crate::Actor::system(),
+            Event::user_deleted(EntityRef::id_only(i)),
+        )
+        .unwrap();
+    }
+    let tenant = TenantId::default();
+    let closed = |store: &SqliteSink| {
+        store.with_writer(|conn| {
+            let gate: Option<i64> = conn
+                .query_row("SELECT audit_log_purge_through('default')", [], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            assert_eq!(gate, None, "the gate answers nothing");
+            let err = conn.execute("DELETE FROM audit_records WHERE seq = 6", []);
+            assert!(err.unwrap_err().to_string().contains("append-only"));
+        })
+    };
+    store
+        .purge(
+            &Preparer::new(),
+            &tenant,
+            PurgePoint::ThroughSeq(2),
+            &crate::Actor::system(),
+        )
+        .unwrap();
+    closed(&store);
+    // A purge that fails after opening the gate (the trail has a gap) closes it too.
+    store.with_writer(|conn| {
+        let saved: Vec<String> = conn
+            .prepare("SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND name LIKE '%no_delete' OR name LIKE '%no_update'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        drop_triggers(conn);
+        conn.execute("DELETE FROM audit_records WHERE seq = 4", []).unwrap();
+        for sql in saved.iter().filter(|s| !s.contains("audit_anchors") && !s.contains("audit_meta")) {
+            conn.execute_batch(sql).unwrap();
+        }
+    });
+    let err = store.purge(
+        &Preparer::new(),
+        &tenant,
+        PurgePoint::ThroughSeq(5),
+        &crate::Actor::system(),
+    );
+    assert!(matches!(err, Err(Error::Corrupt { .. })), "{err:?}");
+    closed(&store);
+}

@@ -6,8 +6,9 @@
 //! one gapless seq per tenant because the head is read under the write lock. A host's own
 //! transaction ([`append_in`]) runs the very same sealing and insert.
 
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
+use rusqlite::functions::FunctionFlags;
 use rusqlite::{params, Connection};
 
 use super::error::{map, SqlResult};
@@ -33,18 +34,74 @@ static INSERT_RECORD: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// The purge gate: the tenant and last seq a purge on the store's own write connection is
+/// removing, answered to the file's delete triggers by the function
+/// `audit_log_purge_through(tenant)`, which only that connection has (see the schema's
+/// version 2). Open only inside a purge's transaction.
+#[derive(Debug, Clone, Default)]
+pub(super) struct PurgeGate(Arc<Mutex<Option<(String, i64)>>>);
+
+impl PurgeGate {
+    /// Gives `conn` the gate function.
+    fn register(&self, conn: &Connection) -> Result<()> {
+        let gate = self.clone();
+        conn.create_scalar_function(
+            "audit_log_purge_through",
+            1,
+            // Innocuous: it reads only this process's gate, so triggers may call it whatever
+            // `trusted_schema` says; not deterministic: the answer changes during a purge.
+            FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_INNOCUOUS,
+            move |ctx| {
+                let tenant = ctx.get_raw(0).as_str().ok();
+                let open = gate.0.lock().unwrap_or_else(|e| e.into_inner());
+                Ok(match (&*open, tenant) {
+                    (Some((t, through)), Some(asked)) if t == asked => Some(*through),
+                    _ => None,
+                })
+            },
+        )
+        .sql()
+    }
+
+    /// Opens the gate for `tenant` through `through` until the returned guard is dropped.
+    pub(super) fn open(&self, tenant: &TenantId, through: i64) -> GateOpen<'_> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((tenant.as_str().to_owned(), through));
+        GateOpen(self)
+    }
+}
+
+/// Closes the purge gate when dropped, however the purge ends.
+pub(super) struct GateOpen<'a>(&'a PurgeGate);
+
+impl Drop for GateOpen<'_> {
+    fn drop(&mut self) {
+        *self.0 .0.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
 /// The write connection, which commits groups of jobs.
 pub(super) struct SqliteCommitter {
     conn: Mutex<Connection>,
     algorithm: ChainAlgorithm,
+    gate: PurgeGate,
 }
 
 impl SqliteCommitter {
-    pub(super) fn new(conn: Connection, algorithm: ChainAlgorithm) -> Self {
-        SqliteCommitter {
+    /// The committer over `conn`, which gets the purge gate's function.
+    pub(super) fn new(conn: Connection, algorithm: ChainAlgorithm) -> Result<Self> {
+        let gate = PurgeGate::default();
+        gate.register(&conn)?;
+        Ok(SqliteCommitter {
             conn: Mutex::new(conn),
             algorithm,
-        }
+            gate,
+        })
+    }
+
+    /// The purge gate of the write connection.
+    pub(super) fn gate(&self) -> &PurgeGate {
+        &self.gate
     }
 
     /// The write connection, for work that needs it alone (purge, in-memory reads). A panic
