@@ -28,7 +28,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 
 use crate::canonical::compute_hash;
 use crate::error::{Error, Result};
@@ -478,11 +478,7 @@ impl MentionDigest {
     }
 
     fn add(&self, tally: &mut Tally, kind: &str, id: &str, seq: u64) {
-        let h = |k: &RandomState| {
-            let mut h = k.build_hasher();
-            (kind, id, seq).hash(&mut h);
-            h.finish()
-        };
+        let h = |k: &RandomState| k.hash_one((kind, id, seq));
         tally.sum.0 = tally.sum.0.wrapping_add(h(&self.keys.0));
         tally.sum.1 = tally.sum.1.wrapping_add(h(&self.keys.1));
         tally.count += 1;
