@@ -646,6 +646,8 @@ impl<S: AuditStore + Send + Sync + ?Sized + 'static> Follower<S> {
                 .entry(tenant.clone())
                 .or_insert(first.occurred_at);
         }
+        // Before delivering, so the lag shows while a destination is down.
+        self.publish_lag();
         // Encode; a record that cannot be encoded is settled like a rejected one.
         let mut deliveries = Vec::with_capacity(records.len());
         let mut unencodable = None;
