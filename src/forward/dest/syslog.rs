@@ -45,9 +45,13 @@ enum Transport {
 ///   one if [`bom`](Self::bom) is set.
 ///
 /// Over TCP each message is framed as `LEN SP MESSAGE` (octet counting), so payloads may
-/// hold any byte. A batch is acknowledged once written to the socket (syslog has no
-/// acknowledgement); a failed write drops the connection and the batch is retried on a new
-/// one. Over UDP a message larger than 65,507 bytes is rejected (dead-lettered).
+/// hold any byte. Syslog has no acknowledgement, so a batch counts as delivered once written
+/// to the socket; to keep "at least once" across a receiver that closes the connection
+/// (restart, idle timeout), the connection is checked before each batch and, when found
+/// closed, the previous batch is sent again on the new connection before the next one. What
+/// stays uncovered is a receiver dying after the very last batch of a run. A failed write
+/// drops the connection and the batch is retried on a new one. Over UDP (no delivery
+/// guarantee at all) a message larger than 65,507 bytes is rejected (dead-lettered).
 #[derive(Debug)]
 #[must_use]
 pub struct Syslog {
@@ -59,8 +63,17 @@ pub struct Syslog {
     sd_id: String,
     facility: u8,
     bom: bool,
-    tcp: Mutex<Option<TcpStream>>,
+    tcp: Mutex<Tcp>,
     udp: Mutex<Option<UdpSocket>>,
+}
+
+/// The TCP connection and the frames of the last batch written on it.
+#[derive(Debug, Default)]
+struct Tcp {
+    stream: Option<TcpStream>,
+    /// Written and counted as delivered, but syslog has no acknowledgement: if the
+    /// connection turns out dead at the next batch, these go again first.
+    last: Vec<u8>,
 }
 
 impl Syslog {
@@ -74,7 +87,7 @@ impl Syslog {
             sd_id: DEFAULT_SD_ID.to_owned(),
             facility: FACILITY_LOG_AUDIT,
             bom: false,
-            tcp: Mutex::new(None),
+            tcp: Mutex::new(Tcp::default()),
             udp: Mutex::new(None),
         }
     }
@@ -166,28 +179,49 @@ impl Syslog {
             buf.extend_from_slice(&m);
         }
         let mut guard = self.tcp.lock().await;
-        if guard.is_none() {
+        let tcp = &mut *guard;
+        // A receiver that closed the connection (restart, idle timeout) is seen here as
+        // end-of-file; bytes written into a closed connection would vanish without an
+        // error, so check before writing.
+        let mut resend = false;
+        if let Some(stream) = &tcp.stream {
+            let mut probe = [0u8; 64];
+            match stream.try_read(&mut probe) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                // Data from a syslog receiver is not expected; anything else is a dead peer.
+                _ => {
+                    tcp.stream = None;
+                    resend = true;
+                }
+            }
+        }
+        if tcp.stream.is_none() {
             let s = TcpStream::connect(&self.addr)
                 .await
                 .map_err(|e| DeliveryError::transient(format!("connect {}: {e}", self.addr)))?;
             let _ = s.set_nodelay(true);
-            *guard = Some(s);
+            tcp.stream = Some(s);
         }
-        let Some(stream) = guard.as_mut() else {
+        let Some(stream) = tcp.stream.as_mut() else {
             return Err(DeliveryError::transient("no connection"));
         };
         let r = async {
+            if resend {
+                // The previous batch may have died with the old connection: at least once.
+                stream.write_all(&tcp.last).await?;
+            }
             stream.write_all(&buf).await?;
             stream.flush().await
         }
         .await;
         if let Err(e) = r {
-            *guard = None;
+            tcp.stream = None;
             return Err(DeliveryError::transient(format!(
                 "write to {}: {e}",
                 self.addr
             )));
         }
+        tcp.last = buf;
         Ok(())
     }
 
@@ -245,7 +279,7 @@ impl Destination for Syslog {
 
     fn close(&self) -> BoxFuture<'_, Result<(), DeliveryError>> {
         Box::pin(async move {
-            if let Some(mut s) = self.tcp.lock().await.take() {
+            if let Some(mut s) = self.tcp.lock().await.stream.take() {
                 let _ = s.shutdown().await;
             }
             Ok(())
