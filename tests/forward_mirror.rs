@@ -42,7 +42,10 @@ impl Subscriber for Capture {
     fn event(&self, e: &TraceEvent<'_>) {
         let mut fields = BTreeMap::new();
         e.record(&mut Fields(&mut fields));
-        self.0.lock().unwrap().push((e.metadata().target().to_owned(), fields));
+        self.0
+            .lock()
+            .unwrap()
+            .push((e.metadata().target().to_owned(), fields));
     }
     fn enter(&self, _: &Id) {}
     fn exit(&self, _: &Id) {}
@@ -55,16 +58,25 @@ fn each_committed_record_is_one_tracing_event() {
     let log = AuditLog::builder(Mirror::new(store.clone())).build();
     tracing::subscriber::with_default(Capture(seen.clone()), || {
         log.record_batch([
-            Entry::new(Actor::user(1, "root"), Event::user_deleted(EntityRef::new(42, "alice")))
-                .tenant("acme"),
-            Entry::new(Actor::service("sync"), Event::group_deleted(EntityRef::new(7, "Ops")))
-                .tenant("acme")
-                .outcome(Outcome::Denied),
+            Entry::new(
+                Actor::user(1, "root"),
+                Event::user_deleted(EntityRef::new(42, "alice")),
+            )
+            .tenant("acme"),
+            Entry::new(
+                Actor::service("sync"),
+                Event::group_deleted(EntityRef::new(7, "Ops")),
+            )
+            .tenant("acme")
+            .outcome(Outcome::Denied),
         ])
         .unwrap();
         // Refused before the store: nothing committed, nothing mirrored.
         assert!(log
-            .record(&Actor::user("", "x"), Event::user_deleted(EntityRef::new(1, "y")))
+            .record(
+                &Actor::user("", "x"),
+                Event::user_deleted(EntityRef::new(1, "y"))
+            )
             .is_err());
     });
     let seen = seen.lock().unwrap().clone();

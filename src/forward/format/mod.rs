@@ -27,8 +27,10 @@ pub enum Format {
     /// and its hash recomputes. The default.
     #[default]
     Record,
-    /// A CloudEvents 1.0 event in the structured JSON format, the record JSON as `data`; see
-    /// [`docs/forwarding.md`](https://docs.rs/audit-log) for the attribute mapping.
+    /// A CloudEvents 1.0 event in the structured JSON format, the record JSON as `data`:
+    /// `id` is the record id, `source` `/<product>/<tenant>`, `type` `<product>.<event>`,
+    /// and the extensions `audittenant`, `auditseq`, `audithash`, `auditprevhash`,
+    /// `auditchain` carry the chain (the repository's `docs/forwarding.md` has the table).
     CloudEvents,
     /// An OCSF event ([`OCSF_VERSION`]): Account Change for user events, Group Management for
     /// memberships and group grants, User Access Management for user grants, the Base Event
