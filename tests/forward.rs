@@ -541,3 +541,59 @@ fn spawn_runs_on_its_own_thread() {
     let seen: BTreeSet<u64> = dest.accepted_seqs("acme").into_iter().collect();
     assert_eq!(seen.len(), 3);
 }
+
+/// A forwarder described as JSON (what a CLI reads) builds and runs: file cursors, a JSON
+/// Lines destination, a backfill start; a webhook whose secret variable is missing is
+/// refused with the variable named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarder_from_a_config_file() {
+    use audit_log::forward::ForwardConfig;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = MemorySink::new();
+    let log = AuditLog::builder(store.clone()).build();
+    fill(&log, "acme", 5);
+    let json = serde_json::json!({
+        "cursors": {"files": dir.path().join("state")},
+        "routes": [{
+            "name": "archive",
+            "destination": {"kind": "file", "dir": dir.path().join("out"), "max_bytes": 1_000_000},
+            "start": {"seq": 2},
+            "batch_size": 2,
+            "backoff": {"initial": 10, "max": 100, "multiplier": 2.0}
+        }],
+        "shutdown_grace_ms": 1000
+    });
+    let config: ForwardConfig = serde_json::from_value(json).unwrap();
+    let f = config.build(Arc::new(store.clone())).await.unwrap();
+    let status = f.status();
+    let running = start(f);
+    wait_for("4 records", LIMIT, || {
+        status.get("archive").unwrap().delivered >= 4
+    })
+    .await;
+    within(LIMIT, running.stop()).await;
+    let text = std::fs::read_to_string(dir.path().join("out/audit.jsonl")).unwrap();
+    let seqs: Vec<u64> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Record>(l).unwrap().seq)
+        .collect();
+    assert_eq!(seqs, vec![2, 3, 4, 5]);
+    assert!(dir.path().join("state/archive.cursors.json").exists());
+    // Unknown keys are refused, not ignored.
+    let typo = serde_json::json!({"cursors": "memory", "routes": [], "shutdown_grace": 1});
+    assert!(serde_json::from_value::<ForwardConfig>(typo).is_err());
+    #[cfg(feature = "webhook")]
+    {
+        let hook = serde_json::json!({"cursors": "memory", "routes": [{"name": "h",
+            "destination": {"kind": "webhook", "url": "http://127.0.0.1:1/",
+                            "secret_env": "AUDIT_LOG_TEST_SURELY_UNSET"}}]});
+        let config: ForwardConfig = serde_json::from_value(hook).unwrap();
+        match config.build(Arc::new(MemorySink::new())).await {
+            Err(audit_log::Error::InvalidInput { reason, .. }) => {
+                assert!(reason.contains("AUDIT_LOG_TEST_SURELY_UNSET"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -56,7 +56,8 @@
 //! # Ok(()) }
 //! ```
 //!
-//! A host without an async runtime uses [`Forwarder::spawn`], which runs on a thread of
+//! A CLI or a service reads the same from a file: [`ForwardConfig`] (serde) builds the
+//! forwarder. A host without an async runtime uses [`Forwarder::spawn`], which runs on a thread of
 //! its own and returns a handle with [`status`](RunningForwarder::status) and
 //! [`stop`](RunningForwarder::stop).
 //!
@@ -87,6 +88,8 @@
 //! See also `docs/forwarding.md` in the repository for the wire formats in full.
 
 #[cfg(feature = "forward")]
+mod config;
+#[cfg(feature = "forward")]
 mod cursor;
 #[cfg(feature = "forward")]
 mod dest;
@@ -107,6 +110,8 @@ pub mod signature;
 #[cfg(feature = "forward")]
 mod status;
 
+#[cfg(feature = "forward")]
+pub use config::{CursorConfig, DestinationConfig, ForwardConfig, RouteConfig, SyslogTransport};
 #[cfg(all(feature = "forward", feature = "postgres"))]
 pub use cursor::PgCursors;
 #[cfg(all(feature = "forward", feature = "sqlite"))]
