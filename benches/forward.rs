@@ -1,6 +1,6 @@
 //! Forwarding throughput and lag.
 //!
-//! - `jetstream/*`: 10,000 records (record JSON, ~330 bytes) into a fresh JetStream stream
+//! - `jetstream/*`: 10,000 records (record JSON, ~650 bytes) into a fresh JetStream stream
 //!   per iteration: `raw_publish` is a plain async-nats loop publishing the same messages
 //!   with the same headers, awaiting acknowledgements per 500 like the forwarder's batches;
 //!   `forwarder` is the whole forwarder (store reads, encoding, cursors, status) to the
