@@ -64,6 +64,10 @@
 //! - `sqlite` (default): the embedded SQLite store (bundled; needs nothing installed).
 //! - `postgres`: the PostgreSQL store.
 //! - `conformance`: the store conformance suite, for third-party stores.
+//! - `forward`: the [`forward`] module: a follower delivering every record, at least once
+//!   and in order, to files, syslog and host-defined destinations (tokio).
+//! - `nats`, `webhook`: the NATS JetStream and HTTP webhook destinations (imply `forward`).
+//! - `tracing`: `forward::Mirror`, one `tracing` event per committed record (no runtime).
 //!
 //! ## Guarantees
 //!
@@ -99,6 +103,8 @@ mod encode;
 mod error;
 pub mod event;
 pub mod export;
+#[cfg(any(feature = "forward", feature = "tracing"))]
+pub mod forward;
 pub mod history;
 mod limits;
 mod log;
