@@ -160,7 +160,7 @@ pub use sink::postgres::{self, PgPool, PostgresOptions, PostgresSink};
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sink::sqlite::{self, Durability, SqliteOptions, SqliteSink};
 pub use sink::{
-    check_continuation, AuditSink, AuditStore, MemorySink, MentionRow, PreparedRecord, PurgePlan,
-    PurgePoint, PurgeReport, RecordStream, Retention, SealedSink, Store,
+    check_continuation, AuditSink, AuditStore, Census, MemorySink, MentionRow, PreparedRecord,
+    PurgePlan, PurgePoint, PurgeReport, RecordStream, Retention, SealedSink, Store,
 };
 pub use store_ext::{AuditStoreExt, Page};

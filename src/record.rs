@@ -259,7 +259,11 @@ impl Context {
 ///
 /// Only a store makes these (sequence and hashes are assigned inside its write); hosts make
 /// [`Entry`](crate::Entry) values and read `Record`s back.
+///
+/// Its JSON form refuses unknown keys, as [`Actor`] and [`Context`] do: an import never drops
+/// part of what a record says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Record {
     /// Position in the tenant's stream: 1, 2, 3, ... without gaps.
     pub seq: u64,

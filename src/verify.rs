@@ -9,8 +9,10 @@
 //!    A store also refuses to read a record whose derived columns (the stored event name) do
 //!    not match its hashed content: that is a [`BreakReason::Corrupt`] break.
 //! 2. **The whole trail up to the head**: the walk must reach the store's head as read before
-//!    it started, and walk as many rows as the store counts; a damaged index that ends a scan
-//!    early is a [`BreakReason::MissingTail`] break, never "intact" over part of the trail.
+//!    it started, and walk as many rows, up to as high a seq, as the store counts in the
+//!    records' own storage ([`AuditStore::census`], not through the index the walk uses); a
+//!    damaged index that ends a scan early is a [`BreakReason::MissingTail`] break, never
+//!    "intact" over part of the trail.
 //! 3. **The start**: a trail that starts after seq 0 (a retention purge moved its anchor) must
 //!    hold the `audit.purged` record that names that anchor, in the verified chain; a removed
 //!    prefix with a forged anchor is a [`BreakReason::UnaccountedStart`] break.
@@ -285,26 +287,37 @@ pub fn verify_with<S: AuditStore + ?Sized>(
     // verification, and the head is what the walk must reach.
     let head_before = store.head(tenant)?;
     let mut report = walk(store, tenant, anchor, head_before)?;
-    if let Some(head) = head_before {
-        let reached = report.head.map_or(anchor.seq, |h| h.seq);
-        if reached < head.seq {
+    let reached = report.head.map_or(anchor.seq, |h| h.seq);
+    if let Some(head) = head_before.filter(|h| reached < h.seq) {
+        report.note(ChainBreak {
+            seq: reached + 1,
+            reason: BreakReason::MissingTail { head_seq: head.seq },
+        });
+    }
+    // The head and the walk may both come through the same damaged index: the store's count
+    // from another structure must agree (rows through the bound walked), and its highest seq
+    // must be one the seq order can see (a head read again now is at least that high in a
+    // sound store, appends since included).
+    let bound = head_before.map_or(anchor.seq, |h| h.seq);
+    if let Some(census) = store.census(tenant, bound)? {
+        if census.records_through != report.count {
             report.note(ChainBreak {
                 seq: reached + 1,
-                reason: BreakReason::MissingTail { head_seq: head.seq },
+                reason: BreakReason::MissingTail { head_seq: bound },
             });
-        } else if let Some(rows) =
-            store.count(&Query::for_tenant(tenant.clone()).through_seq(head.seq))?
-        {
-            // The seq order reached the head, but fewer or more rows exist than it walked:
-            // the scan skipped rows it should have read (and could not name them).
-            if rows != report.count {
+        }
+        if let Some(last) = census.last_seq.filter(|l| *l > bound) {
+            let head_now = store.head(tenant)?.map_or(anchor.seq, |h| h.seq);
+            if head_now < last {
                 report.note(ChainBreak {
-                    seq: anchor.seq + 1,
-                    reason: BreakReason::MissingTail { head_seq: head.seq },
+                    seq: reached + 1,
+                    reason: BreakReason::MissingTail { head_seq: last },
                 });
             }
         }
-        report.index_checked = check_index(store, tenant, anchor, head.seq, &mut report)?;
+    }
+    if head_before.is_some() {
+        report.index_checked = check_index(store, tenant, anchor, bound, &mut report)?;
     }
     if store.anchor(tenant)? != anchor {
         return Err(Error::Busy {

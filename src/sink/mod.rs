@@ -332,6 +332,19 @@ pub trait AuditStore: Send + Sync + fmt::Debug + 'static {
         Ok(None)
     }
 
+    /// How many records of `tenant` with a seq up to `through` the store holds, and the
+    /// highest seq it holds for the tenant, read through another structure than the seq order
+    /// a query walks (for SQLite, the time index), so that verification can tell a walk (and a
+    /// head) that a damaged index ended early. `None` when the store has no second structure
+    /// to count from.
+    ///
+    /// # Errors
+    /// Store failures.
+    fn census(&self, tenant: &TenantId, through: u64) -> Result<Option<Census>> {
+        let _ = (tenant, through);
+        Ok(None)
+    }
+
     /// Visits every row of the store's entity index (what answers [`Query::entity`]) for
     /// `tenant` with a seq in `first..=last`, in any order, so that verification can compare
     /// them with what the records name. Returns `false` when the store keeps no such index (it
@@ -363,6 +376,15 @@ pub trait AuditStore: Send + Sync + fmt::Debug + 'static {
         let _ = check;
         Ok(None)
     }
+}
+
+/// What [`AuditStore::census`] counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Census {
+    /// How many records the tenant's trail holds with a seq up to the bound asked.
+    pub records_through: u64,
+    /// The highest seq the tenant's trail holds (`None` without records).
+    pub last_seq: Option<u64>,
 }
 
 /// One row of a store's entity index: the record at `seq` names the entity `kind`/`id`.
@@ -431,6 +453,9 @@ macro_rules! forward_to_pointee {
             }
             fn count(&self, query: &Query) -> Result<Option<u64>> {
                 (**self).count(query)
+            }
+            fn census(&self, tenant: &TenantId, through: u64) -> Result<Option<Census>> {
+                (**self).census(tenant, through)
             }
             fn scan_mentions(
                 &self,

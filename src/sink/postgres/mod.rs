@@ -112,7 +112,7 @@ use r2d2_postgres::PostgresConnectionManager;
 use super::group_commit::{Committer, GroupCommit, DEFAULT_MAX_GROUP};
 use super::paged::Paged;
 use super::row::Work;
-use super::{AuditSink, AuditStore, MentionRow, PreparedRecord, RecordStream, SealedSink};
+use super::{AuditSink, AuditStore, Census, MentionRow, PreparedRecord, RecordStream, SealedSink};
 use crate::digest::{ChainAlgorithm, Digest};
 use crate::error::{Error, Result};
 use crate::query::Query;
@@ -522,6 +522,26 @@ impl AuditStore for PostgresSink {
 
     fn count(&self, query: &Query) -> Result<Option<u64>> {
         read::count(self, query).map(Some)
+    }
+
+    fn census(&self, tenant: &TenantId, through: u64) -> Result<Option<Census>> {
+        let through = i64::try_from(through).unwrap_or(i64::MAX);
+        let row = self
+            .client()?
+            .query_one(
+                &format!(
+                    "SELECT count(*) FILTER (WHERE seq <= $2), max(seq) FROM {} WHERE tenant = $1",
+                    self.store().tables.records
+                ),
+                &[&tenant.as_str(), &through],
+            )
+            .map_err(pg_error)?;
+        let n: i64 = row.try_get(0).map_err(pg_error)?;
+        let max: Option<i64> = row.try_get(1).map_err(pg_error)?;
+        Ok(Some(Census {
+            records_through: u64::try_from(n).unwrap_or(0),
+            last_seq: max.and_then(|m| u64::try_from(m).ok()),
+        }))
     }
 
     fn scan_mentions(

@@ -36,7 +36,8 @@ use super::group_commit::{GroupCommit, DEFAULT_MAX_GROUP};
 use super::paged::Paged;
 use super::row::Work;
 use super::{
-    AuditSink, AuditStore, MentionRow, PreparedRecord, RecordStream, SealedSink, StorageCheck,
+    AuditSink, AuditStore, Census, MentionRow, PreparedRecord, RecordStream, SealedSink,
+    StorageCheck,
 };
 use crate::digest::ChainAlgorithm;
 use crate::error::{Error, Result};
@@ -557,6 +558,13 @@ impl AuditStore for SqliteSink {
     fn count(&self, query: &Query) -> Result<Option<u64>> {
         let plan = read::plan(query)?;
         self.with_reader(|conn| read::count(plan, conn)).map(Some)
+    }
+
+    /// Counted through the time index, a B-tree of its own: a damaged seq index (what a query
+    /// and the head walk) cannot hide records from it.
+    fn census(&self, tenant: &TenantId, through: u64) -> Result<Option<Census>> {
+        self.with_reader(|conn| read::census(conn, tenant, through))
+            .map(Some)
     }
 
     fn scan_mentions(

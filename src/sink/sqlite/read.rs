@@ -329,3 +329,27 @@ pub(super) fn scan_mentions(
         }
     }
 }
+
+/// The tenant's records through `through`, and its highest seq, counted through the time
+/// index rather than the seq index.
+pub(super) fn census(
+    conn: &Connection,
+    tenant: &TenantId,
+    through: u64,
+) -> Result<crate::sink::Census> {
+    let through = i64::try_from(through).unwrap_or(i64::MAX);
+    let (n, max): (i64, Option<i64>) = conn
+        .prepare_cached(
+            "SELECT count(*) FILTER (WHERE seq <= ?2), max(seq) \
+             FROM audit_records INDEXED BY audit_records_time WHERE tenant = ?1",
+        )
+        .sql()?
+        .query_row(rusqlite::params![tenant.as_str(), through], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .sql()?;
+    Ok(crate::sink::Census {
+        records_through: u64::try_from(n).unwrap_or(0),
+        last_seq: max.and_then(|m| u64::try_from(m).ok()),
+    })
+}
