@@ -275,6 +275,7 @@ fn raw_jsonl(conn: &Connection, out: impl Write) {
             chain: ChainAlgorithm::parse(text(15).unwrap()).unwrap(),
             prev_hash: digest(16),
             hash: digest(17),
+            seal: None,
         };
         serde_json::to_writer(&mut out, &r).unwrap();
         out.write_all(b"\n").unwrap();

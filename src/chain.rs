@@ -47,7 +47,7 @@ pub use crate::canonical::{canonical_body, compute_hash};
 #[cfg(any(test, feature = "conformance"))]
 #[doc(hidden)]
 pub use crate::canonical::{canonical_body_via_value, direct_encoding_for_tests};
-pub use crate::digest::{ChainAlgorithm, Digest};
+pub use crate::digest::{ChainAlgorithm, ChainKey, Digest};
 pub use crate::record::Checkpoint;
 pub use crate::sink::StorageCheck;
 pub use crate::verify::{

@@ -1,10 +1,12 @@
-//! Hash primitives every layer uses: the 256-bit [`Digest`] and the trail's [`ChainAlgorithm`].
+//! Hash primitives every layer uses: the 256-bit [`Digest`], the trail's [`ChainAlgorithm`],
+//! and the [`ChainKey`] of a keyed chain.
 //!
-//! A leaf module: it imports nothing else of the crate, so records, stores, the canonical
-//! encoding and verification can all depend on it without a cycle.
+//! A leaf module: it imports nothing of the crate but the error type, so records, stores, the
+//! canonical encoding and verification can all depend on it without a cycle.
 
 use std::fmt;
 
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::Digest as _;
 
@@ -65,6 +67,108 @@ impl ChainAlgorithm {
 impl fmt::Display for ChainAlgorithm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// The secret key of a keyed chain: every record also gets a **seal**, an HMAC-SHA-256 under
+/// this key of the record's hash (which already commits to the record's content and to every
+/// record before it), so someone who can write the store but does not hold the key cannot
+/// append or rewrite a record that verifies with the key.
+///
+/// The key is never stored: the store keeps only its id and a check value (so a store opened
+/// with another key under the same id is refused). Keep it where you keep other secrets (a
+/// vault, an environment variable of the writer's service), and give verifiers a copy.
+/// Verification without the key checks everything else and says that the seals were not
+/// checked ([`VerifyReport::sealed`](crate::chain::VerifyReport::sealed)).
+///
+/// ```
+/// use audit_log::ChainKey;
+/// let key = ChainKey::new("2026-q1", [7u8; 32])?;
+/// assert_eq!(key.id(), "2026-q1");
+/// assert!(!format!("{key:?}").contains("7, 7")); // Debug never shows the secret
+/// # Ok::<(), audit_log::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct ChainKey {
+    id: String,
+    secret: [u8; 32],
+}
+
+impl ChainKey {
+    /// A key named `id` (1 to 64 printable ASCII characters, stored in the store's metadata)
+    /// with 32 secret bytes.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) for an empty, long or non-printable
+    /// id.
+    pub fn new(id: impl Into<String>, secret: [u8; 32]) -> crate::Result<Self> {
+        let id = id.into();
+        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(crate::Error::invalid(
+                "chain_key.id",
+                "must be 1 to 64 printable ASCII characters without spaces",
+            ));
+        }
+        Ok(ChainKey { id, secret })
+    }
+
+    /// A key from 64 hex digits (what a vault or an environment variable holds).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) for a bad id or not 32 bytes of hex.
+    pub fn from_hex(id: impl Into<String>, hex_secret: &str) -> crate::Result<Self> {
+        let bytes = hex::decode(hex_secret.trim())
+            .map_err(|e| crate::Error::invalid("chain_key.secret", format!("not hex: {e}")))?;
+        let secret = <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+            crate::Error::invalid(
+                "chain_key.secret",
+                format!("{} bytes, expected 32", bytes.len()),
+            )
+        })?;
+        Self::new(id, secret)
+    }
+
+    /// The key's id, as the store keeps it.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn mac(&self, tag: &[u8], data: &[u8]) -> Digest {
+        // HMAC takes a key of any length, so this cannot fail.
+        let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(&self.secret) else {
+            return Digest::ZERO;
+        };
+        mac.update(tag);
+        mac.update(data);
+        Digest(mac.finalize().into_bytes().into())
+    }
+
+    /// The seal of a record whose hash is `hash`.
+    pub fn seal(&self, hash: &Digest) -> Digest {
+        self.mac(b"audit-log/seal/v1\0", &hash.0)
+    }
+
+    /// The value a store keeps to recognise this key (not the key: an HMAC under it of a fixed
+    /// text), so that a store opened with another key under the same id is refused.
+    pub fn check_value(&self) -> Digest {
+        self.mac(b"audit-log/seal-key-check/v1\0", self.id.as_bytes())
+    }
+}
+
+/// Keys are equal when their ids and secrets are.
+impl PartialEq for ChainKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id && self.secret == other.secret
+    }
+}
+
+impl Eq for ChainKey {}
+
+impl fmt::Debug for ChainKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChainKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 

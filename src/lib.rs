@@ -118,7 +118,7 @@ mod store_ext;
 mod verify;
 
 #[doc(inline)]
-pub use chain::{ChainAlgorithm, Checkpoint, Digest, VerifyReport};
+pub use chain::{ChainAlgorithm, ChainKey, Checkpoint, Digest, VerifyReport};
 pub use error::{BoxError, Error, Result};
 #[doc(inline)]
 pub use event::{

@@ -291,6 +291,10 @@ pub struct Record {
     pub prev_hash: Digest,
     /// This record's hash, over its canonical encoding and `prev_hash`.
     pub hash: Digest,
+    /// In a keyed chain, the seal of `hash` under the store's [`ChainKey`](crate::ChainKey):
+    /// proof that a holder of the key wrote it. `None` in an unkeyed chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<Digest>,
 }
 
 impl Record {

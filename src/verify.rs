@@ -33,6 +33,7 @@ use std::fmt;
 use std::hash::BuildHasher;
 
 use crate::canonical::compute_hash;
+use crate::digest::ChainKey;
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::query::Query;
@@ -86,6 +87,9 @@ pub enum BreakReason {
     /// The store's entity index disagrees with what the records at this seq name: a mention
     /// row was forged, removed or altered.
     IndexMismatch,
+    /// In a keyed chain, the record's seal is missing or is not the key's: the record was
+    /// written (or rewritten) by someone without the key.
+    BadSeal,
 }
 
 impl fmt::Display for BreakReason {
@@ -116,6 +120,9 @@ impl fmt::Display for BreakReason {
                 "the trail starts after seq {anchor_seq} but no audit.purged record accounts \
                  for it (a removed prefix)"
             ),
+            BreakReason::BadSeal => {
+                f.write_str("not sealed under the chain's key (written by someone without the key)")
+            }
             BreakReason::IndexMismatch => f.write_str(
                 "the store's entity index disagrees with what the record names (a forged or \
                  removed mention)",
@@ -140,7 +147,7 @@ impl fmt::Display for ChainBreak {
 }
 
 /// What a verification checks beyond the chain; see [`verify_with`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 #[must_use]
 pub struct VerifyOptions {
@@ -148,6 +155,8 @@ pub struct VerifyOptions {
     pub checkpoint: Option<Checkpoint>,
     /// A check of the store's storage to run as well.
     pub storage: Option<StorageCheck>,
+    /// The key of a keyed chain, to check every record's seal.
+    pub key: Option<ChainKey>,
 }
 
 impl VerifyOptions {
@@ -167,6 +176,12 @@ impl VerifyOptions {
         self.storage = Some(check);
         self
     }
+
+    /// Checks the seals of a keyed chain with `key` (its id must be the store's).
+    pub fn key(mut self, key: ChainKey) -> Self {
+        self.key = Some(key);
+        self
+    }
 }
 
 /// What [`verify`] found.
@@ -184,6 +199,10 @@ pub struct VerifyReport {
     /// Whether the store's entity index was compared with the records (stores that keep no
     /// index answer entity queries from the records themselves).
     pub index_checked: bool,
+    /// For a keyed chain ([`ChainKey`]): `Some(true)` when every record's seal was checked with
+    /// the key, `Some(false)` when no key was given, so the seals could not be checked (the
+    /// chain, the start, the head and the index were); `None` for an unkeyed chain.
+    pub sealed: Option<bool>,
     /// The storage check's findings when one ran: `Ok(())` when the store found nothing
     /// wrong, else what it reported. `None` when none ran (or the store has none).
     pub storage: Option<std::result::Result<(), String>>,
@@ -282,11 +301,28 @@ pub fn verify_with<S: AuditStore + ?Sized>(
             )));
         }
     }
+    let key_id = store.chain_key_id();
+    let key = match (&key_id, &options.key) {
+        (Some(id), Some(k)) if k.id() != id => {
+            return Err(Error::Verification(format!(
+                "the chain is keyed with key {id}, not {}",
+                k.id()
+            )))
+        }
+        (None, Some(k)) => {
+            return Err(Error::Verification(format!(
+                "the chain is not keyed, but key {} was given",
+                k.id()
+            )))
+        }
+        (Some(_), k) => Some(k.as_ref()),
+        (None, None) => None,
+    };
     let anchor = store.anchor(tenant)?;
     // The walk is bounded by the head read now: records appended meanwhile are for the next
     // verification, and the head is what the walk must reach.
     let head_before = store.head(tenant)?;
-    let mut report = walk(store, tenant, anchor, head_before)?;
+    let mut report = walk(store, tenant, anchor, head_before, key)?;
     let reached = report.head.map_or(anchor.seq, |h| h.seq);
     if let Some(head) = head_before.filter(|h| reached < h.seq) {
         report.note(ChainBreak {
@@ -334,11 +370,13 @@ pub fn verify_with<S: AuditStore + ?Sized>(
 }
 
 /// The walk over the records: chain, links, order, and the record accounting for the anchor.
+/// `key` is `None` for an unkeyed chain, `Some(None)` for a keyed one checked without its key.
 fn walk<S: AuditStore + ?Sized>(
     store: &S,
     tenant: &TenantId,
     anchor: Head,
     head: Option<Head>,
+    key: Option<Option<&ChainKey>>,
 ) -> Result<VerifyReport> {
     let algorithm = store.chain_algorithm();
     let mut report = VerifyReport {
@@ -347,6 +385,7 @@ fn walk<S: AuditStore + ?Sized>(
         head: None,
         first_break: None,
         index_checked: false,
+        sealed: key.map(|k| k.is_some()),
         storage: None,
     };
     let Some(head) = head else {
@@ -384,6 +423,8 @@ fn walk<S: AuditStore + ?Sized>(
             Some(BreakReason::Altered)
         } else if record.prev_hash != prev {
             Some(BreakReason::WrongLink)
+        } else if let Some(Some(k)) = key {
+            (record.seal != Some(k.seal(&record.hash))).then_some(BreakReason::BadSeal)
         } else {
             None
         };

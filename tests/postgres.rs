@@ -983,8 +983,67 @@ fn a_version_1_schema_is_migrated_and_can_then_be_purged() {
     let mut c = admin(&url);
     let alg = PostgresSink::install_schema_version(&mut c, &s, ChainAlgorithm::Sha256, 1).unwrap();
     assert_eq!(meta_version(&mut c, &s), "1");
+    // This build appends only into a current schema, and says so.
     let mut tx = c.transaction().unwrap();
-    PostgresSink::append_in(&mut tx, &s, alg, prepare((1..=8).map(deleted).collect())).unwrap();
+    let refused =
+        PostgresSink::append_in(&mut tx, &s, alg, prepare((1..=1).map(deleted).collect()));
+    assert!(
+        matches!(&refused, Err(Error::NotSupported(why)) if why.contains("migrat")),
+        "{refused:?}"
+    );
+    tx.rollback().unwrap();
+    // Records as version 1 stored them: made in memory, then written with v1's columns.
+    let memory = audit_log::MemorySink::new();
+    memory
+        .append(prepare((1..=8).map(deleted).collect()))
+        .unwrap();
+    let mut tx = c.transaction().unwrap();
+    for r in memory.records() {
+        tx.execute(
+            &format!(
+                "INSERT INTO {s}.audit_records (tenant, seq, id, occurred_at, actor_kind, actor_id, \
+                 actor_display, event_name, outcome, schema_version, chain, prev_hash, hash, \
+                 event_json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+            ),
+            &[
+                &r.tenant.as_str(),
+                &(r.seq as i64),
+                &r.id,
+                &r.occurred_at,
+                &r.actor.kind.as_str(),
+                &r.actor.id,
+                &r.actor.display,
+                &r.event.name(),
+                &r.outcome.as_str(),
+                &(r.schema_version as i32),
+                &r.chain.as_str(),
+                &&r.prev_hash.0[..],
+                &&r.hash.0[..],
+                &r.event.to_json(),
+            ],
+        )
+        .unwrap();
+        for m in r.event.mentions() {
+            tx.execute(
+                &format!(
+                    "INSERT INTO {s}.audit_mentions (tenant, kind, entity_id, seq) VALUES ($1, $2, $3, $4)"
+                ),
+                &[&r.tenant.as_str(), &m.kind.as_str(), &m.id.as_str(), &(r.seq as i64)],
+            )
+            .unwrap();
+        }
+    }
+    tx.execute(
+        &format!(
+            "INSERT INTO {s}.audit_heads (tenant, seq, hash, anchor_seq, anchor_hash) \
+             VALUES ('default', 8, $1, 0, $2)"
+        ),
+        &[
+            &&memory.records()[7].hash.0[..],
+            &&audit_log::Digest::ZERO.0[..],
+        ],
+    )
+    .unwrap();
     tx.commit().unwrap();
     // Version 1 refuses every delete, declared or not.
     let mut tx = c.transaction().unwrap();

@@ -156,7 +156,7 @@ fn sqlite_replace_cannot_rewrite_anything() {
         // A record rewritten with another actor, everything else copied.
         "INSERT OR REPLACE INTO audit_records SELECT tenant, seq, id, occurred_at, actor_kind, \
          'mallory', actor_display, event_name, outcome, ip, user_agent, request_id, \
-         correlation_id, reason, schema_version, chain, prev_hash, hash, event_json \
+         correlation_id, reason, schema_version, chain, prev_hash, hash, event_json, seal \
          FROM audit_records WHERE seq = 3",
         "REPLACE INTO audit_records SELECT * FROM audit_records WHERE seq = 3",
         "REPLACE INTO audit_mentions SELECT * FROM audit_mentions WHERE seq = 3",
@@ -301,7 +301,11 @@ fn sqlite_a_damaged_seq_index_is_not_intact() {
     let quick = store
         .verify_with(&tenant, &VerifyOptions::new().storage(StorageCheck::Quick))
         .unwrap();
-    assert!(quick.storage.is_some(), "the quick check ran: {:?}", quick.storage);
+    assert!(
+        quick.storage.is_some(),
+        "the quick check ran: {:?}",
+        quick.storage
+    );
 }
 
 /// Hole 6: an unknown top-level key of a record is refused on import, like an unknown key

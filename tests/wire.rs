@@ -186,6 +186,7 @@ fn full_record() -> Record {
         chain: ChainAlgorithm::Sha256,
         prev_hash: ChainAlgorithm::Sha256.link(2, &Digest::ZERO, b"the record before"),
         hash: Digest::ZERO,
+        seal: None,
     };
     r.hash = chain::compute_hash(&r);
     r
@@ -309,6 +310,7 @@ fn minimal_record() -> Record {
         chain: ChainAlgorithm::Sha256,
         prev_hash: Digest::ZERO,
         hash: Digest::ZERO,
+        seal: None,
     };
     r.hash = chain::compute_hash(&r);
     r

@@ -10,7 +10,7 @@ use super::{
     AuditSink, AuditStore, PreparedRecord, PurgePlan, PurgeReport, RecordStream, Retention,
     SealedSink,
 };
-use crate::digest::ChainAlgorithm;
+use crate::digest::{ChainAlgorithm, ChainKey};
 use crate::error::{Error, Result};
 use crate::query::{Order, Query};
 use crate::record::{Head, Receipt, Record, TenantId};
@@ -44,6 +44,7 @@ pub struct MemorySink {
 #[derive(Debug, Default)]
 struct Inner {
     algorithm: ChainAlgorithm,
+    key: Option<ChainKey>,
     trails: RwLock<BTreeMap<TenantId, Trail>>,
 }
 
@@ -64,6 +65,19 @@ impl MemorySink {
         MemorySink {
             inner: Arc::new(Inner {
                 algorithm,
+                key: None,
+                trails: RwLock::default(),
+            }),
+        }
+    }
+
+    /// An empty store whose chains are keyed: every record is also sealed under `key`
+    /// (see [`ChainKey`]).
+    pub fn with_chain_key(algorithm: ChainAlgorithm, key: ChainKey) -> Self {
+        MemorySink {
+            inner: Arc::new(Inner {
+                algorithm,
+                key: Some(key),
                 trails: RwLock::default(),
             }),
         }
@@ -228,13 +242,14 @@ impl AuditSink for MemorySink {
         // sees part of a batch because the write lock is held throughout.
         let mut sealed = Vec::with_capacity(batch.len());
         {
-            let mut sequencer = Sequencer::new(algorithm, |t: &TenantId| Ok(tip(&trails, t)));
+            let key = self.inner.key.as_ref();
+            let mut sequencer = Sequencer::new(algorithm, key, |t: &TenantId| Ok(tip(&trails, t)));
             for p in batch {
-                let (seq, prev, hash) = {
+                let (seq, prev, hash, seal) = {
                     let row = sequencer.seal(&p)?;
-                    (row.seq, row.prev_hash, row.hash)
+                    (row.seq, row.prev_hash, row.hash, row.seal)
                 };
-                sealed.push(p.into_record(algorithm, seq, prev, hash));
+                sealed.push(p.into_record(algorithm, seq, prev, hash, seal));
             }
         }
         let receipts = sealed.iter().map(Record::receipt).collect();
@@ -256,7 +271,8 @@ impl SealedSink for MemorySink {
         // Check the whole batch against the heads it would build on before touching a trail.
         let mut anchors = Vec::new();
         {
-            let mut sequencer = Sequencer::new(algorithm, |t: &TenantId| Ok(tip(&trails, t)));
+            let key = self.inner.key.as_ref();
+            let mut sequencer = Sequencer::new(algorithm, key, |t: &TenantId| Ok(tip(&trails, t)));
             for (i, r) in records.iter().enumerate() {
                 if let Some(anchor) = sequencer.check(i, r)?.new_anchor {
                     anchors.push((r.tenant.clone(), anchor));
@@ -296,6 +312,10 @@ impl AuditStore for MemorySink {
 
     fn chain_algorithm(&self) -> ChainAlgorithm {
         self.inner.algorithm
+    }
+
+    fn chain_key_id(&self) -> Option<String> {
+        self.inner.key.as_ref().map(|k| k.id().to_owned())
     }
 
     fn tenants(&self) -> Result<Vec<TenantId>> {
@@ -364,7 +384,9 @@ impl Retention for MemorySink {
             seq: r.seq,
             hash: r.hash,
         });
-        let sealed = record.seal(self.inner.algorithm, tip.seq + 1, tip.hash);
+        let hash = record.hash_at(self.inner.algorithm, tip.seq + 1, &tip.hash);
+        let seal = self.inner.key.as_ref().map(|k| k.seal(&hash));
+        let sealed = record.into_record(self.inner.algorithm, tip.seq + 1, tip.hash, hash, seal);
         let receipt = sealed.receipt();
         trail.records.drain(..removed);
         trail.anchor = through;

@@ -129,16 +129,17 @@ impl PreparedRecord {
     /// Seals the record at `seq` after `prev`: the stored form.
     pub fn seal(self, algorithm: ChainAlgorithm, seq: u64, prev: Digest) -> Record {
         let hash = self.hash_at(algorithm, seq, &prev);
-        self.into_record(algorithm, seq, prev, hash)
+        self.into_record(algorithm, seq, prev, hash, None)
     }
 
-    /// The stored form, with the hash already computed ([`hash_at`](Self::hash_at)).
+    /// The stored form, with the hash (and, in a keyed chain, the seal) already computed.
     pub(crate) fn into_record(
         self,
         algorithm: ChainAlgorithm,
         seq: u64,
         prev: Digest,
         hash: Digest,
+        seal: Option<Digest>,
     ) -> Record {
         Record {
             seq,
@@ -153,6 +154,7 @@ impl PreparedRecord {
             chain: algorithm,
             prev_hash: prev,
             hash,
+            seal,
         }
     }
 }
@@ -332,6 +334,13 @@ pub trait AuditStore: Send + Sync + fmt::Debug + 'static {
         Ok(None)
     }
 
+    /// In a keyed chain, the id of the store's [`ChainKey`](crate::ChainKey): every record is
+    /// sealed under it, and a verification with the key checks the seals. `None` for an
+    /// unkeyed chain (the default).
+    fn chain_key_id(&self) -> Option<String> {
+        None
+    }
+
     /// How many records of `tenant` with a seq up to `through` the store holds, and the
     /// highest seq it holds for the tenant, read through another structure than the seq order
     /// a query walks (for SQLite, the time index), so that verification can tell a walk (and a
@@ -456,6 +465,9 @@ macro_rules! forward_to_pointee {
             }
             fn census(&self, tenant: &TenantId, through: u64) -> Result<Option<Census>> {
                 (**self).census(tenant, through)
+            }
+            fn chain_key_id(&self) -> Option<String> {
+                (**self).chain_key_id()
             }
             fn scan_mentions(
                 &self,

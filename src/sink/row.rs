@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{check_continuation, PreparedRecord};
-use crate::digest::{ChainAlgorithm, Digest};
+use crate::digest::{ChainAlgorithm, ChainKey, Digest};
 use crate::error::{Error, Result};
 use crate::event::{Event, Mention};
 use crate::record::{Actor, Context, Head, Outcome, Receipt, Record, TenantId};
@@ -38,7 +38,7 @@ impl Work {
 }
 
 /// The columns of a records table, in the order every SQL store writes and reads them.
-pub(crate) const RECORD_COLUMNS: [&str; 19] = [
+pub(crate) const RECORD_COLUMNS: [&str; 20] = [
     "tenant",
     "seq",
     "id",
@@ -58,6 +58,7 @@ pub(crate) const RECORD_COLUMNS: [&str; 19] = [
     "prev_hash",
     "hash",
     "event_json",
+    "seal",
 ];
 
 /// [`RECORD_COLUMNS`] joined with `, `, each prefixed by `prefix` (`"r."` in a join).
@@ -84,6 +85,8 @@ pub(crate) struct Row<'a> {
     pub(crate) chain: ChainAlgorithm,
     pub(crate) prev_hash: Digest,
     pub(crate) hash: Digest,
+    /// The seal under the store's chain key, in a keyed chain.
+    pub(crate) seal: Option<Digest>,
     /// Set on the first record imported into an empty tenant that starts after a purge
     /// point: the tenant's anchor becomes this.
     pub(crate) new_anchor: Option<Head>,
@@ -137,16 +140,19 @@ pub(crate) fn to_i64(seq: u64) -> Result<i64> {
 ///
 /// `lookup` returns a tenant's last record, else its anchor after a purge, else `None` (a
 /// tenant with no trail at all, into which an import may start anywhere).
-pub(crate) struct Sequencer<L> {
+pub(crate) struct Sequencer<'k, L> {
     algorithm: ChainAlgorithm,
+    key: Option<&'k ChainKey>,
     tips: HashMap<TenantId, Option<Head>>,
     lookup: L,
 }
 
-impl<L: FnMut(&TenantId) -> Result<Option<Head>>> Sequencer<L> {
-    pub(crate) fn new(algorithm: ChainAlgorithm, lookup: L) -> Self {
+impl<'k, L: FnMut(&TenantId) -> Result<Option<Head>>> Sequencer<'k, L> {
+    /// Seals with `algorithm`, and with `key` too in a keyed chain.
+    pub(crate) fn new(algorithm: ChainAlgorithm, key: Option<&'k ChainKey>, lookup: L) -> Self {
         Sequencer {
             algorithm,
+            key,
             tips: HashMap::new(),
             lookup,
         }
@@ -177,6 +183,7 @@ impl<L: FnMut(&TenantId) -> Result<Option<Head>>> Sequencer<L> {
             hash: Digest::ZERO,
         });
         let seq = tip.seq + 1;
+        let hash = p.hash_at(self.algorithm, seq, &tip.hash);
         let row = Row {
             tenant: &p.tenant,
             seq,
@@ -189,7 +196,8 @@ impl<L: FnMut(&TenantId) -> Result<Option<Head>>> Sequencer<L> {
             schema_version: p.schema_version,
             chain: self.algorithm,
             prev_hash: tip.hash,
-            hash: p.hash_at(self.algorithm, seq, &tip.hash),
+            hash,
+            seal: self.key.map(|k| k.seal(&hash)),
             new_anchor: None,
         };
         self.advance(&p.tenant, row.head());
@@ -201,6 +209,25 @@ impl<L: FnMut(&TenantId) -> Result<Option<Head>>> Sequencer<L> {
         let tip = self.tip(&r.tenant)?;
         check_continuation(self.algorithm, tip, r)
             .map_err(|why| Error::invalid(format!("records[{i}]"), why))?;
+        // A keyed chain takes only records sealed under its key: an import cannot bring in
+        // records no key holder wrote, and a sealed record cannot enter an unkeyed trail
+        // with a seal nobody there can check.
+        match (self.key, r.seal) {
+            (Some(k), Some(seal)) if k.seal(&r.hash) == seal => {}
+            (Some(_), _) => {
+                return Err(Error::invalid(
+                    format!("records[{i}]"),
+                    format!("seq {} is not sealed under the store's chain key", r.seq),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(Error::invalid(
+                    format!("records[{i}]"),
+                    format!("seq {} is sealed, and the store has no chain key", r.seq),
+                ))
+            }
+            (None, None) => {}
+        }
         let new_anchor = (tip.is_none() && r.seq > 1).then(|| Head {
             seq: r.seq - 1,
             hash: r.prev_hash,
@@ -218,6 +245,7 @@ impl<L: FnMut(&TenantId) -> Result<Option<Head>>> Sequencer<L> {
             chain: r.chain,
             prev_hash: r.prev_hash,
             hash: r.hash,
+            seal: r.seal,
             new_anchor,
         };
         self.advance(&r.tenant, row.head());
@@ -228,7 +256,7 @@ impl<L: FnMut(&TenantId) -> Result<Option<Head>>> Sequencer<L> {
     pub(crate) fn rows<'s, 'w>(
         &'s mut self,
         jobs: &'w [&'w Work],
-    ) -> impl Iterator<Item = Result<Row<'w>>> + use<'s, 'w, L> {
+    ) -> impl Iterator<Item = Result<Row<'w>>> + use<'s, 'w, 'k, L> {
         let (mut job, mut i) = (0, 0);
         std::iter::from_fn(move || loop {
             let work = jobs.get(job)?;

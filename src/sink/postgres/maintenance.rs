@@ -14,7 +14,7 @@ use postgres::Transaction;
 use super::schema::{Tables, PURGE_GATE};
 use super::write::{append, lock_heads};
 use super::{pg_error, PostgresSink};
-use crate::digest::ChainAlgorithm;
+use crate::digest::{ChainAlgorithm, ChainKey};
 use crate::error::{Error, Result};
 use crate::sink::row::{to_i64, Work};
 use crate::sink::{PurgePlan, PurgeReport, Retention};
@@ -24,7 +24,12 @@ impl Retention for PostgresSink {
         let mut conn = self.client()?;
         let mut tx = conn.transaction().map_err(pg_error)?;
         let store = self.store();
-        let report = remove_prefix_in(&mut tx, &store.tables, store.algorithm, plan)?;
+        let report = remove_prefix_in(
+            &mut tx,
+            &store.tables,
+            (store.algorithm, store.key.as_ref()),
+            plan,
+        )?;
         tx.commit().map_err(pg_error)?;
         Ok(report)
     }
@@ -35,7 +40,7 @@ impl Retention for PostgresSink {
 fn remove_prefix_in(
     tx: &mut Transaction<'_>,
     t: &Tables,
-    algorithm: ChainAlgorithm,
+    chain: (ChainAlgorithm, Option<&ChainKey>),
     plan: PurgePlan,
 ) -> Result<PurgeReport> {
     let PurgePlan {
@@ -126,7 +131,7 @@ fn remove_prefix_in(
             ),
         ));
     }
-    let receipt = append(tx, t, algorithm, &[&Work::Prepared(vec![record])])?
+    let receipt = append(tx, t, chain, &[&Work::Prepared(vec![record])])?
         .pop()
         .and_then(|mut batch| batch.pop())
         .ok_or_else(|| Error::store("postgres", "the purge record got no receipt"))?;

@@ -113,7 +113,7 @@ use super::group_commit::{Committer, GroupCommit, DEFAULT_MAX_GROUP};
 use super::paged::Paged;
 use super::row::Work;
 use super::{AuditSink, AuditStore, Census, MentionRow, PreparedRecord, RecordStream, SealedSink};
-use crate::digest::{ChainAlgorithm, Digest};
+use crate::digest::{ChainAlgorithm, ChainKey, Digest};
 use crate::error::{Error, Result};
 use crate::query::Query;
 use crate::record::{Head, Receipt, Record, TenantId};
@@ -182,6 +182,7 @@ pub struct PostgresOptions {
     connect_timeout: Duration,
     algorithm: ChainAlgorithm,
     max_group: usize,
+    key: Option<ChainKey>,
 }
 
 impl Default for PostgresOptions {
@@ -192,6 +193,7 @@ impl Default for PostgresOptions {
             connect_timeout: Duration::from_secs(10),
             algorithm: ChainAlgorithm::default(),
             max_group: DEFAULT_MAX_GROUP,
+            key: None,
         }
     }
 }
@@ -233,6 +235,14 @@ impl PostgresOptions {
         self.max_group = n.max(1);
         self
     }
+
+    /// A keyed chain: a new trail seals every record under `key` (see [`ChainKey`]). A keyed
+    /// trail may be read without its key, but appends need it; a trail made without a key
+    /// cannot be given one once it holds records.
+    pub fn chain_key(mut self, key: ChainKey) -> Self {
+        self.key = Some(key);
+        self
+    }
 }
 
 /// A PostgreSQL store: the [`AuditSink`] / [`AuditStore`] contract across any number of
@@ -259,6 +269,10 @@ struct PgStore {
     pool: PgPool,
     tables: schema::Tables,
     algorithm: ChainAlgorithm,
+    /// The chain key, when the trail is keyed and the sink was given it.
+    key: Option<ChainKey>,
+    /// The trail's chain key id, when it is keyed.
+    key_id: Option<String>,
 }
 
 impl fmt::Debug for PostgresSink {
@@ -308,9 +322,11 @@ impl PostgresSink {
     /// As [`PostgresSink::connect`].
     pub fn from_pool(pool: PgPool, options: PostgresOptions) -> Result<Self> {
         let tables = schema::Tables::new(&options.schema);
-        let algorithm = {
+        let (algorithm, key_id) = {
             let mut conn = pool.get().map_err(pool_error)?;
-            schema::install(&mut *conn, &tables, options.algorithm)?
+            let algorithm = schema::install(&mut *conn, &tables, options.algorithm)?;
+            let key_id = schema::chain_key(&mut *conn, &tables, options.key.as_ref())?;
+            (algorithm, key_id)
         };
         Ok(PostgresSink {
             inner: Arc::new(GroupCommit::new(
@@ -318,6 +334,8 @@ impl PostgresSink {
                     pool,
                     tables,
                     algorithm,
+                    key: options.key,
+                    key_id,
                 },
                 options.max_group,
             )),
@@ -386,7 +404,37 @@ impl PostgresSink {
         batch: Vec<PreparedRecord>,
     ) -> Result<Vec<Receipt>> {
         let tables = schema::Tables::new(schema);
-        let mut out = write::append(tx, &tables, algorithm, &[&Work::Prepared(batch)])?;
+        if let Some(id) = schema::chain_key(tx, &tables, None)? {
+            return Err(Error::invalid(
+                "chain_key",
+                format!("the trail is keyed (key {id}): use PostgresSink::append_in_keyed"),
+            ));
+        }
+        let mut out = write::append(tx, &tables, (algorithm, None), &[&Work::Prepared(batch)])?;
+        Ok(out.pop().unwrap_or_default())
+    }
+
+    /// [`append_in`](Self::append_in) for a keyed trail: the records are sealed under
+    /// `key`, which must be the trail's.
+    ///
+    /// # Errors
+    /// As [`append_in`](Self::append_in); [`Error::InvalidInput`] when `key` is not the
+    /// trail's.
+    pub fn append_in_keyed(
+        tx: &mut postgres::Transaction<'_>,
+        schema: &str,
+        algorithm: ChainAlgorithm,
+        key: &ChainKey,
+        batch: Vec<PreparedRecord>,
+    ) -> Result<Vec<Receipt>> {
+        let tables = schema::Tables::new(schema);
+        schema::chain_key(tx, &tables, Some(key))?;
+        let mut out = write::append(
+            tx,
+            &tables,
+            (algorithm, Some(key)),
+            &[&Work::Prepared(batch)],
+        )?;
         Ok(out.pop().unwrap_or_default())
     }
 
@@ -423,9 +471,20 @@ impl PostgresSink {
 /// One transaction per group, on a pooled connection.
 impl Committer for PgStore {
     fn commit(&self, jobs: &[&Work]) -> Result<Vec<Vec<Receipt>>> {
+        if let (Some(id), None) = (&self.key_id, &self.key) {
+            return Err(Error::invalid(
+                "chain_key",
+                format!("the trail is keyed (key {id}): connect with its key to append"),
+            ));
+        }
         let mut conn = self.pool.get().map_err(pool_error)?;
         let mut tx = conn.transaction().map_err(pg_error)?;
-        let receipts = write::append(&mut tx, &self.tables, self.algorithm, jobs)?;
+        let receipts = write::append(
+            &mut tx,
+            &self.tables,
+            (self.algorithm, self.key.as_ref()),
+            jobs,
+        )?;
         tx.commit().map_err(pg_error)?;
         Ok(receipts)
     }
@@ -473,6 +532,10 @@ impl AuditStore for PostgresSink {
 
     fn chain_algorithm(&self) -> ChainAlgorithm {
         self.store().algorithm
+    }
+
+    fn chain_key_id(&self) -> Option<String> {
+        self.store().key_id.clone()
     }
 
     fn tenants(&self) -> Result<Vec<TenantId>> {

@@ -119,6 +119,7 @@ fn decode(row: &postgres::Row) -> (Option<u64>, Result<Record>) {
             .ok_or_else(|| bad(format!("unknown chain {chain_s:?}")))?;
         let prev: Vec<u8> = row.try_get(16).map_err(|e| bad(e.to_string()))?;
         let hash: Vec<u8> = row.try_get(17).map_err(|e| bad(e.to_string()))?;
+        let seal: Option<Vec<u8>> = row.try_get(19).map_err(|e| bad(e.to_string()))?;
         let json = need(18)?;
         let value: serde_json::Value =
             serde_json::from_str(&json).map_err(|e| bad(format!("event is not JSON: {e}")))?;
@@ -144,6 +145,9 @@ fn decode(row: &postgres::Row) -> (Option<u64>, Result<Record>) {
             chain,
             prev_hash: Digest::from_slice(&prev).map_err(|w| bad(format!("prev_hash: {w}")))?,
             hash: Digest::from_slice(&hash).map_err(|w| bad(format!("hash: {w}")))?,
+            seal: seal
+                .map(|s| Digest::from_slice(&s).map_err(|w| bad(format!("seal: {w}"))))
+                .transpose()?,
         })
     })();
     (Some(seq), record)

@@ -3,7 +3,7 @@
 use postgres::GenericClient;
 
 use super::pg_error;
-use crate::digest::ChainAlgorithm;
+use crate::digest::{ChainAlgorithm, ChainKey};
 use crate::error::{Error, Result};
 
 /// The schema version this build writes and understands: version 1 plus one step per
@@ -211,6 +211,8 @@ CREATE TRIGGER audit_heads_no_truncate BEFORE TRUNCATE ON {heads}
 /// - indexes for the context fields an investigator follows (request id, correlation id,
 ///   client IP), each partial so that only records carrying the field pay for an entry; the
 ///   same indexes as the SQLite store's version 2;
+/// - `seal`: in a keyed chain ([`ChainKey`]), each record's seal; the key's id and a check
+///   value are in `audit_meta` (`seal_key`, `seal_check`);
 /// - a mention row needs its record (a foreign key), so an entity's timeline cannot be made
 ///   to name a record that is not there, nor a forged row wait for a record to come; a
 ///   purge's delete of records takes their mentions with them (`ON DELETE CASCADE`, through
@@ -222,6 +224,7 @@ fn migrate_v2_to_v3(t: &Tables) -> String {
         r#"
 ALTER TABLE {mentions} ADD CONSTRAINT audit_mentions_record
     FOREIGN KEY (tenant, seq) REFERENCES {records} (tenant, seq) ON DELETE CASCADE;
+ALTER TABLE {records} ADD COLUMN seal bytea;
 CREATE INDEX audit_records_request ON {records} (tenant, request_id, seq)
     WHERE request_id IS NOT NULL;
 CREATE INDEX audit_records_correlation ON {records} (tenant, correlation_id, seq)
@@ -404,4 +407,94 @@ pub(crate) fn install_version(
     };
     tx.commit().map_err(pg_error)?;
     Ok(chain)
+}
+
+/// The trail's chain key id; with `key`, first checks it is the trail's key, or makes it the
+/// key of a trail that has none yet and holds no record.
+///
+/// # Errors
+/// [`Error::InvalidInput`] for a key that does not match, or for giving a key to a trail that
+/// was made without one; store errors.
+pub(crate) fn chain_key(
+    client: &mut impl GenericClient,
+    t: &Tables,
+    key: Option<&ChainKey>,
+) -> Result<Option<String>> {
+    let version: Option<String> = client
+        .query_opt(
+            &format!("SELECT value FROM {} WHERE key = 'schema_version'", t.meta),
+            &[],
+        )
+        .map_err(pg_error)?
+        .map(|r| r.try_get(0))
+        .transpose()
+        .map_err(pg_error)?;
+    if version.as_deref() != Some(SCHEMA_VERSION.to_string().as_str()) {
+        return Err(Error::NotSupported(format!(
+            "the schema {} is at version {}, this build appends at version {SCHEMA_VERSION}: \
+             migrate it first (PostgresSink::install_schema or a connect as its owner)",
+            t.name,
+            version.as_deref().unwrap_or("(none)")
+        )));
+    }
+    let read = |client: &mut dyn FnMut(&str) -> Result<Option<String>>| -> Result<_> {
+        Ok(client("seal_key")?.zip(client("seal_check")?))
+    };
+    let mut get = |k: &str| -> Result<Option<String>> {
+        client
+            .query_opt(
+                &format!("SELECT value FROM {} WHERE key = $1", t.meta),
+                &[&k],
+            )
+            .map_err(pg_error)?
+            .map(|r| r.try_get::<_, String>(0).map_err(pg_error))
+            .transpose()
+    };
+    let found = read(&mut get)?;
+    match (found, key) {
+        (None, None) => Ok(None),
+        (Some((id, _)), None) => Ok(Some(id)),
+        (Some((id, check)), Some(k)) => {
+            if id != k.id() {
+                Err(Error::invalid(
+                    "chain_key",
+                    format!("the trail's chain key is {id}, not {}", k.id()),
+                ))
+            } else if check != k.check_value().to_hex() {
+                Err(Error::invalid(
+                    "chain_key",
+                    format!("key {id} is not the key this trail was made with"),
+                ))
+            } else {
+                Ok(Some(id))
+            }
+        }
+        (None, Some(k)) => {
+            let any: bool = client
+                .query_one(&format!("SELECT EXISTS (SELECT 1 FROM {})", t.records), &[])
+                .and_then(|r| r.try_get(0))
+                .map_err(pg_error)?;
+            if any {
+                return Err(Error::invalid(
+                    "chain_key",
+                    format!(
+                        "the trail was made without a chain key; key {} cannot be added",
+                        k.id()
+                    ),
+                ));
+            }
+            client
+                .execute(
+                    &format!(
+                        "INSERT INTO {} (key, value) VALUES ('seal_key', $1), ('seal_check', $2) \
+                         ON CONFLICT (key) DO NOTHING",
+                        t.meta
+                    ),
+                    &[&k.id(), &k.check_value().to_hex()],
+                )
+                .map_err(pg_error)?;
+            // Another process may have keyed it first: check what is there now.
+            chain_key(client, t, Some(k))
+        }
+    }
 }

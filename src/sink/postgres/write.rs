@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::pg_error;
 use super::schema::Tables;
-use crate::digest::{ChainAlgorithm, Digest};
+use crate::digest::{ChainAlgorithm, ChainKey, Digest};
 use crate::error::{Error, Result};
 use crate::record::{Head, Receipt, TenantId};
 use crate::sink::row::{column_list, Row, Sequencer, Work};
@@ -91,7 +91,7 @@ pub(crate) fn lock_heads(
 }
 
 static INSERT_RECORD: LazyLock<String> = LazyLock::new(|| {
-    let placeholders: Vec<String> = (1..=19).map(|i| format!("${i}")).collect();
+    let placeholders: Vec<String> = (1..=20).map(|i| format!("${i}")).collect();
     format!(
         "INSERT INTO {{records}} ({}) VALUES ({})",
         column_list(""),
@@ -120,6 +120,7 @@ const RECORD_TYPES: &[Type] = &[
     Type::BYTEA,
     Type::BYTEA,
     Type::TEXT,
+    Type::BYTEA,
 ];
 
 /// The SQL parameters of one row, borrowed from it: the store's one row mapping.
@@ -143,6 +144,7 @@ struct Params<'r> {
     prev_hash: &'r [u8],
     hash: &'r [u8],
     event_json: String,
+    seal: Option<&'r [u8]>,
 }
 
 impl<'r> Params<'r> {
@@ -168,10 +170,11 @@ impl<'r> Params<'r> {
             prev_hash: &r.prev_hash.0,
             hash: &r.hash.0,
             event_json: r.event_json(),
+            seal: r.seal.as_ref().map(|s| &s.0[..]),
         })
     }
 
-    fn sql(&self) -> [&(dyn ToSql + Sync); 19] {
+    fn sql(&self) -> [&(dyn ToSql + Sync); 20] {
         [
             &self.tenant,
             &self.seq,
@@ -192,6 +195,7 @@ impl<'r> Params<'r> {
             &self.prev_hash,
             &self.hash,
             &self.event_json,
+            &self.seal,
         ]
     }
 }
@@ -343,7 +347,7 @@ fn update_heads(
 pub(crate) fn append(
     tx: &mut impl GenericClient,
     t: &Tables,
-    algorithm: ChainAlgorithm,
+    (algorithm, key): (ChainAlgorithm, Option<&ChainKey>),
     jobs: &[&Work],
 ) -> Result<Vec<Vec<Receipt>>> {
     let tenants: BTreeSet<&TenantId> = jobs
@@ -359,7 +363,7 @@ pub(crate) fn append(
         return Ok(jobs.iter().map(|_| Vec::new()).collect());
     }
     let heads = lock_heads(tx, t, &tenants)?;
-    let mut sequencer = Sequencer::new(algorithm, |tenant: &TenantId| {
+    let mut sequencer = Sequencer::new(algorithm, key, |tenant: &TenantId| {
         heads
             .get(tenant)
             .map(LockedHead::tip)

@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::error::SqlResult;
 use super::write::{insert_row, read_tip, PurgeGate};
 use super::SqliteSink;
-use crate::digest::ChainAlgorithm;
+use crate::digest::{ChainAlgorithm, ChainKey};
 use crate::error::{Error, Result};
 use crate::record::TenantId;
 use crate::sink::row::{to_i64, Sequencer, Work};
@@ -102,13 +102,16 @@ impl Retention for SqliteSink {
     fn remove_prefix(&self, plan: PurgePlan) -> Result<PurgeReport> {
         let algorithm = self.inner.algorithm;
         let committer = self.inner.writer.committer();
-        committer.transaction(|conn| remove_prefix_in(conn, algorithm, committer.gate(), plan))
+        committer.transaction(|conn| {
+            remove_prefix_in(conn, algorithm, committer.key(), committer.gate(), plan)
+        })
     }
 }
 
 fn remove_prefix_in(
     conn: &Connection,
     algorithm: ChainAlgorithm,
+    key: Option<&ChainKey>,
     gate: &PurgeGate,
     plan: PurgePlan,
 ) -> Result<PurgeReport> {
@@ -192,7 +195,7 @@ fn remove_prefix_in(
         ));
     }
     let work = Work::Prepared(vec![record]);
-    let mut sequencer = Sequencer::new(algorithm, |t: &TenantId| read_tip(conn, t));
+    let mut sequencer = Sequencer::new(algorithm, key, |t: &TenantId| read_tip(conn, t));
     let mut receipt = None;
     for row in sequencer.rows(&[&work]) {
         let row = row?;

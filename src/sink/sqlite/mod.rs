@@ -39,7 +39,7 @@ use super::{
     AuditSink, AuditStore, Census, MentionRow, PreparedRecord, RecordStream, SealedSink,
     StorageCheck,
 };
-use crate::digest::ChainAlgorithm;
+use crate::digest::{ChainAlgorithm, ChainKey};
 use crate::error::{Error, Result};
 use crate::query::Query;
 use crate::record::{Head, Receipt, Record, TenantId};
@@ -93,6 +93,7 @@ pub struct SqliteOptions {
     read_only: bool,
     max_size_bytes: Option<u64>,
     max_group: usize,
+    key: Option<ChainKey>,
 }
 
 impl Default for SqliteOptions {
@@ -104,6 +105,7 @@ impl Default for SqliteOptions {
             read_only: false,
             max_size_bytes: None,
             max_group: DEFAULT_MAX_GROUP,
+            key: None,
         }
     }
 }
@@ -153,6 +155,14 @@ impl SqliteOptions {
     /// commits, alone. See [`Durability`] for what group commit shares.
     pub fn max_group(mut self, records: usize) -> Self {
         self.max_group = records.max(1);
+        self
+    }
+
+    /// A keyed chain: a new store seals every record under `key` (see [`ChainKey`]); an
+    /// existing keyed store must be opened with its key to write (a read-only open may go
+    /// without). A store made without a key cannot be given one.
+    pub fn chain_key(mut self, key: ChainKey) -> Self {
+        self.key = Some(key);
         self
     }
 
@@ -211,6 +221,8 @@ struct Inner {
     writer: GroupCommit<SqliteCommitter>,
     readers: Readers,
     algorithm: ChainAlgorithm,
+    /// The chain key's id, in a keyed chain (the key itself only the writer holds).
+    key_id: Option<String>,
     path: Option<PathBuf>,
     read_only: bool,
 }
@@ -287,6 +299,7 @@ impl SqliteSink {
         let algorithm = if options.read_only {
             let algorithm = schema::algorithm_of(&conn)?;
             check_algorithm(algorithm, options.algorithm)?;
+            schema::check_chain_key(&conn, options.key.as_ref(), true)?;
             algorithm
         } else {
             // SQLite quietly opens a file it may not write read-only; a host asking to write
@@ -307,12 +320,15 @@ impl SqliteSink {
                 return Err(schema::foreign());
             }
             conn.pragma_update(None, "journal_mode", "WAL").sql()?;
-            schema::install(&conn, options.algorithm, true)?
+            let algorithm = schema::install(&conn, options.algorithm, options.key.as_ref(), true)?;
+            schema::check_chain_key(&conn, options.key.as_ref(), false)?;
+            algorithm
         };
+        let key_id = schema::chain_key_of(&conn)?.map(|(id, _)| id);
         configure_writer(&conn, options)?;
         Self::assemble(
             conn,
-            algorithm,
+            (algorithm, options.key.clone(), key_id),
             options.max_group,
             Readers::File {
                 path: path.clone(),
@@ -340,7 +356,9 @@ impl SqliteSink {
     /// Store failures.
     pub fn open_in_memory_with(options: &SqliteOptions) -> Result<SqliteSink> {
         let conn = Connection::open_in_memory().sql()?;
-        let algorithm = schema::install(&conn, options.algorithm, true)?;
+        let algorithm = schema::install(&conn, options.algorithm, options.key.as_ref(), true)?;
+        schema::check_chain_key(&conn, options.key.as_ref(), false)?;
+        let key_id = options.key.as_ref().map(|k| k.id().to_owned());
         configure_writer(
             &conn,
             &SqliteOptions {
@@ -350,7 +368,7 @@ impl SqliteSink {
         )?;
         Self::assemble(
             conn,
-            algorithm,
+            (algorithm, options.key.clone(), key_id),
             options.max_group,
             Readers::Memory,
             None,
@@ -360,7 +378,7 @@ impl SqliteSink {
 
     fn assemble(
         conn: Connection,
-        algorithm: ChainAlgorithm,
+        (algorithm, key, key_id): (ChainAlgorithm, Option<ChainKey>, Option<String>),
         max_group: usize,
         readers: Readers,
         path: Option<PathBuf>,
@@ -368,9 +386,10 @@ impl SqliteSink {
     ) -> Result<SqliteSink> {
         Ok(SqliteSink {
             inner: Arc::new(Inner {
-                writer: GroupCommit::new(SqliteCommitter::new(conn, algorithm)?, max_group),
+                writer: GroupCommit::new(SqliteCommitter::new(conn, algorithm, key)?, max_group),
                 readers,
                 algorithm,
+                key_id,
                 path,
                 read_only,
             }),
@@ -393,7 +412,7 @@ impl SqliteSink {
     /// [`Error::SchemaTooNew`]; [`Error::InvalidInput`] for a mismatched algorithm; store
     /// failures.
     pub fn install_schema(conn: &Connection, algorithm: ChainAlgorithm) -> Result<()> {
-        schema::install(conn, Some(algorithm), false).map(|_| ())
+        schema::install(conn, Some(algorithm), None, false).map(|_| ())
     }
 
     /// Appends prepared records inside the host's own transaction on `conn` (pass your
@@ -434,7 +453,21 @@ impl SqliteSink {
     /// when the schema is missing; store failures. On error none of the batch is written and
     /// the host's transaction is as it was.
     pub fn append_in(conn: &Connection, batch: Vec<PreparedRecord>) -> Result<Vec<Receipt>> {
-        write::append_in(conn, batch)
+        write::append_in(conn, None, batch)
+    }
+
+    /// [`append_in`](Self::append_in) for a store whose chain is keyed: the records are
+    /// sealed under `key`, which must be the store's.
+    ///
+    /// # Errors
+    /// As [`append_in`](Self::append_in); [`Error::InvalidInput`] when `key` is not the
+    /// store's.
+    pub fn append_in_keyed(
+        conn: &Connection,
+        key: &ChainKey,
+        batch: Vec<PreparedRecord>,
+    ) -> Result<Vec<Receipt>> {
+        write::append_in(conn, Some(key), batch)
     }
 
     /// SQLite's query plan for `query`, one line per step of each statement it runs (for
@@ -545,6 +578,10 @@ impl AuditStore for SqliteSink {
 
     fn chain_algorithm(&self) -> ChainAlgorithm {
         self.inner.algorithm
+    }
+
+    fn chain_key_id(&self) -> Option<String> {
+        self.inner.key_id.clone()
     }
 
     fn tenants(&self) -> Result<Vec<TenantId>> {

@@ -201,6 +201,9 @@ fn decode(row: &Row<'_>, seq: i64) -> Result<Record> {
     let prev_hash =
         Digest::from_slice(&col!(16, "prev_hash", Vec<u8>)).map_err(|e| bad("prev_hash", &e))?;
     let hash = Digest::from_slice(&col!(17, "hash", Vec<u8>)).map_err(|e| bad("hash", &e))?;
+    let seal = col!(19, "seal", Option<Vec<u8>>)
+        .map(|s| Digest::from_slice(&s).map_err(|e| bad("seal", &e)))
+        .transpose()?;
     let json = col!(18, "event_json", String);
     let value: serde_json::Value =
         serde_json::from_str(&json).map_err(|e| bad("event_json", &e))?;
@@ -229,6 +232,7 @@ fn decode(row: &Row<'_>, seq: i64) -> Result<Record> {
         chain,
         prev_hash,
         hash,
+        seal,
     })
 }
 

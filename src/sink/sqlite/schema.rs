@@ -10,7 +10,7 @@
 use rusqlite::{Connection, OptionalExtension};
 
 use super::error::SqlResult;
-use crate::digest::ChainAlgorithm;
+use crate::digest::{ChainAlgorithm, ChainKey};
 use crate::error::{Error, Result};
 
 /// What `audit_meta.format` holds in every audit store.
@@ -159,6 +159,8 @@ END;
 ///   not there.
 /// - An anchor moves only to the seq the store's purge declared, and is created only for a
 ///   tenant without records (an import that starts after a purge point) or by a purge.
+/// - `audit_records.seal`: in a keyed chain ([`ChainKey`]), each record's seal (the key's id
+///   and a check value are in `audit_meta` as `seal_key` / `seal_check`).
 pub(super) const V2: &str = r#"
 DROP TRIGGER audit_mentions_no_update;
 DROP TRIGGER audit_mentions_no_delete;
@@ -229,6 +231,8 @@ WHEN EXISTS (SELECT 1 FROM audit_meta m WHERE m.key = NEW.key)
 BEGIN
     SELECT RAISE(ABORT, 'audit-log: store metadata is fixed at creation');
 END;
+
+ALTER TABLE audit_records ADD COLUMN seal BLOB;
 
 CREATE INDEX audit_records_request ON audit_records (tenant, request_id, seq)
     WHERE request_id IS NOT NULL;
@@ -336,9 +340,10 @@ fn inspect_up_to(conn: &Connection, supported: u32) -> Result<Found> {
 pub(super) fn install(
     conn: &Connection,
     wanted: Option<ChainAlgorithm>,
+    key: Option<&ChainKey>,
     own_file: bool,
 ) -> Result<ChainAlgorithm> {
-    install_with(conn, wanted, own_file, MIGRATIONS)
+    install_with(conn, wanted, key, own_file, MIGRATIONS)
 }
 
 /// [`install`] over an explicit list of migrations, so tests can prove the machinery with a
@@ -346,6 +351,7 @@ pub(super) fn install(
 pub(super) fn install_with(
     conn: &Connection,
     wanted: Option<ChainAlgorithm>,
+    key: Option<&ChainKey>,
     own_file: bool,
     migrations: &[&str],
 ) -> Result<ChainAlgorithm> {
@@ -367,7 +373,7 @@ pub(super) fn install_with(
         "BEGIN IMMEDIATE"
     })
     .sql()?;
-    let result = migrate(conn, wanted, own_file, migrations);
+    let result = migrate(conn, wanted, key, own_file, migrations);
     let end = match (&result, nested) {
         (Ok(_), false) => "COMMIT",
         (Ok(_), true) => "RELEASE audit_install",
@@ -388,6 +394,7 @@ pub(super) fn install_with(
 fn migrate(
     conn: &Connection,
     wanted: Option<ChainAlgorithm>,
+    key: Option<&ChainKey>,
     own_file: bool,
     migrations: &[&str],
 ) -> Result<ChainAlgorithm> {
@@ -419,6 +426,14 @@ fn migrate(
                 [FORMAT, algorithm.as_str()],
             )
             .sql()?;
+            // A keyed chain is chosen when the store is made, like its algorithm.
+            if let Some(k) = key {
+                conn.execute(
+                    "INSERT INTO audit_meta (key, value) VALUES ('seal_key', ?1), ('seal_check', ?2)",
+                    [k.id(), &k.check_value().to_hex()],
+                )
+                .sql()?;
+            }
         }
     }
     conn.execute(
@@ -463,5 +478,61 @@ pub(super) fn algorithm_of(conn: &Connection) -> Result<ChainAlgorithm> {
         Found::Empty | Found::Foreign => Err(Error::NotAStore {
             reason: "no audit-log tables (call SqliteSink::install_schema first)".to_owned(),
         }),
+    }
+}
+
+/// The store's chain key id and check value, when its chain is keyed.
+pub(super) fn chain_key_of(conn: &Connection) -> Result<Option<(String, String)>> {
+    let get = |k: &str| -> Result<Option<String>> {
+        conn.query_row(
+            "SELECT CAST(value AS TEXT) FROM audit_meta WHERE key = ?1",
+            [k],
+            |r| r.get(0),
+        )
+        .optional()
+        .sql()
+    };
+    Ok(get("seal_key")?.zip(get("seal_check")?))
+}
+
+/// Checks that `key` is the store's chain key (`None` for an unkeyed store); a reader may
+/// open a keyed store without it.
+///
+/// # Errors
+/// [`Error::InvalidInput`] naming what does not match.
+pub(super) fn check_chain_key(
+    conn: &Connection,
+    key: Option<&ChainKey>,
+    read_only: bool,
+) -> Result<()> {
+    match (chain_key_of(conn)?, key) {
+        (None, None) => Ok(()),
+        (None, Some(k)) => Err(Error::invalid(
+            "chain_key",
+            format!(
+                "the store was created without a chain key; key {} cannot be added",
+                k.id()
+            ),
+        )),
+        (Some(_), None) if read_only => Ok(()),
+        (Some((id, _)), None) => Err(Error::invalid(
+            "chain_key",
+            format!("the store's chain is keyed (key {id}): open it with its key to write"),
+        )),
+        (Some((id, check)), Some(k)) => {
+            if id != k.id() {
+                Err(Error::invalid(
+                    "chain_key",
+                    format!("the store's chain key is {id}, not {}", k.id()),
+                ))
+            } else if check != k.check_value().to_hex() {
+                Err(Error::invalid(
+                    "chain_key",
+                    format!("key {id} is not the key this store was made with"),
+                ))
+            } else {
+                Ok(())
+            }
+        }
     }
 }

@@ -142,7 +142,7 @@ fn a_later_migration_applies_once_in_its_own_transaction() {
     let conn = Connection::open(&path).unwrap();
     let migrations: Vec<&str> = schema::MIGRATIONS.iter().copied().chain([NEXT]).collect();
     let next = schema::CURRENT + 1;
-    let alg = schema::install_with(&conn, None, true, &migrations).unwrap();
+    let alg = schema::install_with(&conn, None, None, true, &migrations).unwrap();
     assert_eq!(alg, ChainAlgorithm::default());
     let has_index: bool = conn
         .query_row(
@@ -160,7 +160,7 @@ fn a_later_migration_applies_once_in_its_own_transaction() {
         "user_version mirrors the version in a file the store owns"
     );
     // Running again is a no-op (the index would fail to create twice).
-    schema::install_with(&conn, None, true, &migrations).unwrap();
+    schema::install_with(&conn, None, None, true, &migrations).unwrap();
     // This build now refuses the file.
     drop(conn);
     match SqliteSink::open(&path) {
@@ -182,7 +182,7 @@ fn a_failing_migration_leaves_the_old_version() {
         .copied()
         .chain(["CREATE TABLE x (a); THIS IS NOT SQL;"])
         .collect();
-    assert!(schema::install_with(&conn, None, true, &migrations).is_err());
+    assert!(schema::install_with(&conn, None, None, true, &migrations).is_err());
     let exists: bool = conn
         .query_row(
             "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'x')",
@@ -275,9 +275,10 @@ fn a_version_1_file_is_migrated_with_its_mentions() {
     {
         let conn = Connection::open(&path).unwrap();
         conn.pragma_update(None, "journal_mode", "WAL").unwrap();
-        schema::install_with(&conn, None, true, &schema::MIGRATIONS[..1]).unwrap();
+        schema::install_with(&conn, None, None, true, &schema::MIGRATIONS[..1]).unwrap();
         for r in memory.records() {
-            let cols = crate::sink::row::column_list("");
+            // Version 1's columns: the shared list before `seal` came.
+            let cols = crate::sink::row::RECORD_COLUMNS[..19].join(", ");
             let marks: Vec<String> = (1..=19).map(|i| format!("?{i}")).collect();
             conn.execute(
                 &format!(

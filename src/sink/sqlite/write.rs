@@ -12,7 +12,7 @@ use rusqlite::functions::FunctionFlags;
 use rusqlite::{params, Connection};
 
 use super::error::{map, SqlResult};
-use crate::digest::{ChainAlgorithm, Digest};
+use crate::digest::{ChainAlgorithm, ChainKey, Digest};
 use crate::error::{Error, Result};
 use crate::record::{Head, Receipt, TenantId};
 use crate::sink::group_commit::Committer;
@@ -26,7 +26,7 @@ const INSERT_MENTION: &str =
 
 /// The insert of one record, built once from the shared column list.
 static INSERT_RECORD: LazyLock<String> = LazyLock::new(|| {
-    let placeholders: Vec<String> = (1..=19).map(|i| format!("?{i}")).collect();
+    let placeholders: Vec<String> = (1..=20).map(|i| format!("?{i}")).collect();
     format!(
         "INSERT INTO audit_records ({}) VALUES ({})",
         column_list(""),
@@ -84,19 +84,30 @@ impl Drop for GateOpen<'_> {
 pub(super) struct SqliteCommitter {
     conn: Mutex<Connection>,
     algorithm: ChainAlgorithm,
+    key: Option<ChainKey>,
     gate: PurgeGate,
 }
 
 impl SqliteCommitter {
     /// The committer over `conn`, which gets the purge gate's function.
-    pub(super) fn new(conn: Connection, algorithm: ChainAlgorithm) -> Result<Self> {
+    pub(super) fn new(
+        conn: Connection,
+        algorithm: ChainAlgorithm,
+        key: Option<ChainKey>,
+    ) -> Result<Self> {
         let gate = PurgeGate::default();
         gate.register(&conn)?;
         Ok(SqliteCommitter {
             conn: Mutex::new(conn),
             algorithm,
+            key,
             gate,
         })
+    }
+
+    /// The chain key, in a keyed chain.
+    pub(super) fn key(&self) -> Option<&ChainKey> {
+        self.key.as_ref()
     }
 
     /// The purge gate of the write connection.
@@ -137,7 +148,8 @@ impl SqliteCommitter {
 impl Committer for SqliteCommitter {
     fn commit(&self, jobs: &[&Work]) -> Result<Vec<Vec<Receipt>>> {
         self.transaction(|conn| {
-            let mut sequencer = Sequencer::new(self.algorithm, |t: &TenantId| read_tip(conn, t));
+            let mut sequencer =
+                Sequencer::new(self.algorithm, self.key(), |t: &TenantId| read_tip(conn, t));
             jobs.iter()
                 .map(|work| insert_rows(conn, sequencer.rows(std::slice::from_ref(work))))
                 .collect()
@@ -196,6 +208,7 @@ pub(super) fn insert_row(conn: &Connection, r: &Row<'_>) -> Result<()> {
             &r.prev_hash.0[..],
             &r.hash.0[..],
             r.event_json(),
+            r.seal.as_ref().map(|s| &s.0[..]),
         ])
         .sql()?;
     let mut mention = conn.prepare_cached(INSERT_MENTION).sql()?;
@@ -230,7 +243,11 @@ pub(super) fn head_from(seq: i64, hash: &[u8]) -> Result<Head> {
 
 /// Appends inside a transaction the caller already holds (the host's), in a savepoint so a
 /// failure leaves the host's transaction as it was.
-pub(super) fn append_in(conn: &Connection, batch: Vec<PreparedRecord>) -> Result<Vec<Receipt>> {
+pub(super) fn append_in(
+    conn: &Connection,
+    key: Option<&ChainKey>,
+    batch: Vec<PreparedRecord>,
+) -> Result<Vec<Receipt>> {
     if batch.is_empty() {
         return Ok(Vec::new());
     }
@@ -241,9 +258,10 @@ pub(super) fn append_in(conn: &Connection, batch: Vec<PreparedRecord>) -> Result
         ));
     }
     let algorithm = super::schema::algorithm_of(conn)?;
+    super::schema::check_chain_key(conn, key, false)?;
     conn.execute_batch("SAVEPOINT audit_append_in").sql()?;
     let work = Work::Prepared(batch);
-    let mut sequencer = Sequencer::new(algorithm, |t: &TenantId| read_tip(conn, t));
+    let mut sequencer = Sequencer::new(algorithm, key, |t: &TenantId| read_tip(conn, t));
     let result = insert_rows(conn, sequencer.rows(&[&work]));
     let end = if result.is_ok() {
         "RELEASE audit_append_in"
