@@ -21,7 +21,7 @@ pub trait RetentionExt: Retention {
     /// [`Checkpoint`](crate::Checkpoint) older than the purge point still verifies (there is
     /// nothing left to compare it with, and the purge is on record).
     ///
-    /// Only a prefix is ever removed. Nothing is removed (and nothing recorded) when the point
+    /// Only a prefix is ever removed, and only one that verifies. Nothing is removed (and nothing recorded) when the point
     /// is at or before the current anchor; a point past the newest record is taken as the
     /// newest record. Appends to the tenant wait for the purge's transaction, appends to other
     /// tenants do not.
@@ -44,9 +44,12 @@ pub trait RetentionExt: Retention {
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for an actor the preparer's limits refuse (checked before
-    /// anything is read); [`Error::Busy`] when another purge of the tenant ran meanwhile;
-    /// [`Error::Corrupt`] when the record at the purge point is unreadable or the trail has
-    /// gaps before it; store failures. On error nothing is removed.
+    /// anything is read); [`Error::Verification`] when the records to remove do not verify
+    /// (a purge never removes the evidence of tampering: it first checks the chain, the start
+    /// and the entity index of what it would remove); [`Error::Busy`] when another purge of
+    /// the tenant ran meanwhile; [`Error::Corrupt`] when the record at the purge point is
+    /// unreadable or the trail has gaps before it; store failures. On error nothing is
+    /// removed.
     fn purge(
         &self,
         preparer: &Preparer,
@@ -96,6 +99,14 @@ pub trait RetentionExt: Retention {
             seq: at.seq,
             hash: at.hash,
         };
+        // Removing a tampered prefix would remove the evidence with it: refuse.
+        if let Some(brk) = crate::verify::check_prefix(self, tenant, anchor, through)? {
+            return Err(Error::Verification(format!(
+                "the records a purge through seq {} would remove do not verify ({brk}): \
+                 purging would destroy the evidence; investigate with verify first",
+                through.seq
+            )));
+        }
         let record = stamp(through.seq, through.hash, through.seq - anchor.seq, before)?;
         self.remove_prefix(PurgePlan {
             tenant: tenant.clone(),

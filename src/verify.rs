@@ -322,7 +322,7 @@ pub fn verify_with<S: AuditStore + ?Sized>(
     // The walk is bounded by the head read now: records appended meanwhile are for the next
     // verification, and the head is what the walk must reach.
     let head_before = store.head(tenant)?;
-    let mut report = walk(store, tenant, anchor, head_before, key)?;
+    let mut report = walk(store, tenant, anchor, head_before, key, true)?;
     let reached = report.head.map_or(anchor.seq, |h| h.seq);
     if let Some(head) = head_before.filter(|h| reached < h.seq) {
         report.note(ChainBreak {
@@ -369,14 +369,66 @@ pub fn verify_with<S: AuditStore + ?Sized>(
     Ok(report)
 }
 
+/// The first break in the part of `tenant`'s trail a purge through `through` would remove:
+/// its chain from the anchor, its start, and the entity index over it. A purge that removed a
+/// tampered prefix would remove the evidence with it, so a purge checks this first.
+///
+/// # Errors
+/// Store failures.
+pub(crate) fn check_prefix<S: AuditStore + ?Sized>(
+    store: &S,
+    tenant: &TenantId,
+    anchor: Head,
+    through: Head,
+) -> Result<Option<ChainBreak>> {
+    // Seals need the key, which a purge does not hold; they are checked by verify_with.
+    let key = store.chain_key_id().map(|_| None);
+    let mut report = walk(store, tenant, anchor, Some(through), key, false)?;
+    // The record accounting for the anchor lies after the prefix (a purge appends it at the
+    // head): look for it by its event name.
+    if anchor.seq > 0 {
+        let purges = Query::for_tenant(tenant.clone())
+            .event("audit.purged")
+            .after_seq(anchor.seq);
+        let mut accounted = false;
+        for r in store.query(&purges)? {
+            if r.is_ok_and(|r| accounts_for(&r, anchor) && compute_hash(&r) == r.hash) {
+                accounted = true;
+                break;
+            }
+        }
+        if !accounted {
+            report.note(ChainBreak {
+                seq: anchor.seq + 1,
+                reason: BreakReason::UnaccountedStart {
+                    anchor_seq: anchor.seq,
+                },
+            });
+        }
+    }
+    let reached = report.head.map_or(anchor.seq, |h| h.seq);
+    if reached < through.seq {
+        report.note(ChainBreak {
+            seq: reached + 1,
+            reason: BreakReason::MissingTail {
+                head_seq: through.seq,
+            },
+        });
+    }
+    check_index(store, tenant, anchor, through.seq, &mut report)?;
+    Ok(report.first_break)
+}
+
 /// The walk over the records: chain, links, order, and the record accounting for the anchor.
-/// `key` is `None` for an unkeyed chain, `Some(None)` for a keyed one checked without its key.
+/// `key` is `None` for an unkeyed chain, `Some(None)` for a keyed one checked without its key;
+/// `require_start` asks for the record accounting for the anchor among the records walked.
 fn walk<S: AuditStore + ?Sized>(
     store: &S,
     tenant: &TenantId,
     anchor: Head,
     head: Option<Head>,
     key: Option<Option<&ChainKey>>,
+    require_start: bool,
 ) -> Result<VerifyReport> {
     let algorithm = store.chain_algorithm();
     let mut report = VerifyReport {
@@ -389,12 +441,22 @@ fn walk<S: AuditStore + ?Sized>(
         storage: None,
     };
     let Some(head) = head else {
+        // No record at all after a purge point: nothing accounts for it (a purge always
+        // leaves its own record behind).
+        if require_start && anchor.seq > 0 {
+            report.note(ChainBreak {
+                seq: anchor.seq + 1,
+                reason: BreakReason::UnaccountedStart {
+                    anchor_seq: anchor.seq,
+                },
+            });
+        }
         return Ok(report);
     };
     let mut expected_seq = anchor.seq + 1;
     let mut prev = anchor.hash;
     let mut last_seq = anchor.seq;
-    let mut start_accounted = anchor.seq == 0;
+    let mut start_accounted = anchor.seq == 0 || !require_start;
     let query = Query::for_tenant(tenant.clone()).through_seq(head.seq);
     for item in store.query(&query)? {
         let record = match item {

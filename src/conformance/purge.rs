@@ -19,7 +19,7 @@ use crate::prepare::Preparer;
 use crate::purge::RetentionExt;
 use crate::query::Query;
 use crate::record::{Actor, Receipt, Record, TenantId};
-use crate::sink::{PurgePlan, PurgePoint, PurgeReport, Retention};
+use crate::sink::{AuditStore, PurgePlan, PurgePoint, PurgeReport, Retention};
 use crate::store_ext::AuditStoreExt;
 
 /// Runs every purge check, each on a fresh store.
@@ -32,6 +32,38 @@ where
     purge_keeps_one_chain_with_concurrent_appends(&h.fresh());
     purge_records_with_the_callers_clock(&h.fresh());
     purge_refuses_a_stale_plan(&h.fresh());
+    purge_never_removes_the_evidence(h);
+}
+
+/// A purge checks what it would remove first: a prefix holding an altered record is not
+/// purged (that would remove the evidence with it), and nothing changes; a purge that stops
+/// before the altered record goes ahead.
+pub fn purge_never_removes_the_evidence<H: Harness>(h: &H)
+where
+    H::Store: Retention,
+{
+    let store = h.fresh();
+    let tenant = TenantId::default();
+    fill(&store, &tenant, 10);
+    if !h.tamper(&store, &tenant, super::Tamper::Alter { seq: 4 }) {
+        return;
+    }
+    let refused = purge(&store, &tenant, PurgePoint::ThroughSeq(6), &retention());
+    assert!(
+        matches!(&refused, Err(crate::Error::Verification(why)) if why.contains("seq 4")),
+        "a purge over an altered record: {refused:?}"
+    );
+    assert_eq!(store.anchor(&tenant).expect("anchor").seq, 0);
+    assert_eq!(seqs(&store, &Query::for_tenant(tenant.clone())).len(), 10);
+    let report = purge(&store, &tenant, PurgePoint::ThroughSeq(3), &retention())
+        .expect("a purge that stops before the altered record");
+    assert_eq!(report.removed, 3);
+    let v = store.verify(&tenant).expect("verify");
+    assert_eq!(
+        v.first_break.map(|b| b.seq),
+        Some(4),
+        "the evidence is still there"
+    );
 }
 
 /// A purge by the suite, stamped on the system clock (after every record the suite made).

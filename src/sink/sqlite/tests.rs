@@ -424,12 +424,36 @@ fn the_purge_gate_is_closed_outside_a_purge() {
             conn.execute_batch(sql).unwrap();
         }
     });
-    let err = store.purge(
+    // The orchestrator refuses to purge over the gap; the store itself, handed a plan over it
+    // directly, fails after opening the gate (it finds fewer rows than the plan said).
+    let refused = store.purge(
         &Preparer::new(),
         &tenant,
         PurgePoint::ThroughSeq(5),
         &crate::Actor::system(),
     );
+    assert!(
+        matches!(refused, Err(Error::Verification(_))),
+        "{refused:?}"
+    );
+    let at5 = crate::AuditStoreExt::get(&store, &tenant, 5)
+        .unwrap()
+        .unwrap();
+    let plan = crate::PurgePlan {
+        tenant: tenant.clone(),
+        anchor: AuditStore::anchor(&store, &tenant).unwrap(),
+        through: crate::Head {
+            seq: 5,
+            hash: at5.hash,
+        },
+        record: Preparer::new()
+            .prepare(crate::prepare::Entry::new(
+                crate::Actor::system(),
+                Event::user_deleted(EntityRef::id_only(99)),
+            ))
+            .unwrap(),
+    };
+    let err = crate::Retention::remove_prefix(&store, plan);
     assert!(matches!(err, Err(Error::Corrupt { .. })), "{err:?}");
     closed(&store);
 }
