@@ -4,7 +4,7 @@ use crate::error::{Error, Result};
 use serde_json::Value;
 
 use crate::event::{
-    user_fields, Attributes, Event, FieldChange, FieldValue, UserChange, RESERVED_FAMILIES,
+    user_fields, Attributes, Carried, Event, FieldChange, FieldValue, UserChange, RESERVED_FAMILIES,
 };
 use crate::record::{Actor, Context, TenantId};
 
@@ -90,7 +90,7 @@ fn too_deep(v: &Value, max: usize) -> bool {
     match v {
         Value::Array(a) => max == 0 || a.iter().any(|c| too_deep(c, max - 1)),
         Value::Object(m) => max == 0 || m.values().any(|c| too_deep(c, max - 1)),
-        _ => false,
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => false,
     }
 }
 
@@ -146,7 +146,7 @@ impl Limits {
     fn check_field_value(&self, path: &str, v: Option<&FieldValue>) -> Result<()> {
         match v {
             Some(FieldValue::Value(v)) => self.check_json(path, v),
-            _ => Ok(()),
+            Some(FieldValue::Redacted { .. }) | None => Ok(()),
         }
     }
 
@@ -198,58 +198,57 @@ impl Limits {
                 check_name(&format!("{}.kind", m.path), k)?;
             }
         }
-        match e {
-            Event::UserCreated(u) => self.check_attributes(&u.attributes, true)?,
-            Event::UserEdited(u) => {
-                if u.changes.is_empty() {
+        // No wildcard: a new kind of data an event carries must say here how it is checked.
+        match e.carried() {
+            Carried::Nothing => {}
+            Carried::Attributes {
+                of_user,
+                attributes,
+            } => self.check_attributes(attributes, of_user)?,
+            Carried::Changes(changes) => self.check_changes(changes.iter(), false)?,
+            Carried::UserChanges(changes) => {
+                if changes.is_empty() {
                     return Err(Error::invalid(
                         "event.changes",
                         "an edit must change something",
                     ));
                 }
-                let fields = u.changes.iter().filter_map(|c| match c {
+                let fields = changes.iter().filter_map(|c| match c {
                     UserChange::Field(f) => Some(f),
                     UserChange::PasswordChanged => None,
                 });
                 self.check_changes(fields, true)?;
             }
-            Event::GroupCreated(g) => self.check_attributes(&g.attributes, false)?,
-            Event::ApplicationCreated(a) => self.check_attributes(&a.attributes, false)?,
-            Event::WorkspaceCreated(w) => self.check_attributes(&w.attributes, false)?,
-            Event::GroupEdited(g) => self.check_changes(g.changes.iter(), false)?,
-            Event::ApplicationEdited(a) => self.check_changes(a.changes.iter(), false)?,
-            Event::WorkspaceEdited(w) => self.check_changes(w.changes.iter(), false)?,
-            Event::AuditExported(x) => self.check_json("event.query", &x.query)?,
-            Event::Custom(c) => {
-                self.check_json("event.payload", &c.payload)?;
-                check_name("event.name", &c.name)?;
-                let family = c.name.split('.').next().unwrap_or_default();
+            Carried::Export(x) => self.check_json("event.query", &x.query)?,
+            Carried::Custom { name, payload } => {
+                self.check_json("event.payload", payload)?;
+                check_name("event.name", name)?;
+                let family = name.split('.').next().unwrap_or_default();
                 if RESERVED_FAMILIES.contains(&family) {
                     return Err(Error::invalid(
                         "event.name",
                         format!("the `{family}` family is reserved for built-in events"),
                     ));
                 }
-                if !c.name.contains('.') {
+                if !name.contains('.') {
                     return Err(Error::invalid(
                         "event.name",
                         "a custom name is dotted: `family.action`",
                     ));
                 }
             }
-            Event::AuditPurged(_) => {
+            Carried::Purge(_) => {
                 return Err(Error::invalid(
                     "event",
                     "audit.purged is recorded by a store's retention purge, not by hosts",
                 ))
             }
-            Event::Unknown(_) => {
+            Carried::Unknown(_) => {
                 return Err(Error::invalid(
                     "event",
                     "an unknown event read from a store cannot be recorded again",
                 ))
             }
-            _ => {}
         }
         Ok(())
     }
