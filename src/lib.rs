@@ -74,6 +74,9 @@
 //!   before anything is encoded.
 //! - **Clear errors**: bad input is an [`Error::InvalidInput`] naming the field; nothing is
 //!   written, nothing panics.
+//! - **Nothing lost to what a user typed**: display names, reasons and user agents are kept
+//!   exactly as given (over-long ones cut and marked, never refused); identifiers stay
+//!   strict. Show stored text through [`text::for_terminal`]. The rule: [`text`].
 //! - **Forward compatible**: events from a newer version read back as [`Event::Unknown`] with
 //!   their raw JSON, and still verify.
 #![deny(missing_docs)]
@@ -101,6 +104,7 @@ mod query;
 mod record;
 mod redact;
 mod sink;
+pub mod text;
 
 pub use chain::{ChainAlgorithm, Checkpoint, Digest, VerifyReport};
 pub use error::{BoxError, Error, Result};

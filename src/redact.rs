@@ -223,9 +223,9 @@ impl RedactionPolicy {
             // unknown event is kept byte for byte (its hash covers it) and is never recorded
             // through a log.
             CarriedMut::Nothing
-            | CarriedMut::Purge(_)
+            | CarriedMut::Purge
             | CarriedMut::Export(_)
-            | CarriedMut::Unknown(_) => {}
+            | CarriedMut::Unknown => {}
         }
     }
 }

@@ -60,14 +60,13 @@ fn application_mentions<'a>(
     ));
 }
 
-#[cfg_attr(not(test), allow(dead_code))]
 fn application_displays(
     application: &mut EntityRef,
     workspace: &mut EntityRef,
     f: &mut dyn FnMut(DisplayMut<'_>),
 ) {
-    display_of("event.application", application, f);
-    display_of("event.workspace", workspace, f);
+    display_of(application, f);
+    display_of(workspace, f);
 }
 
 impl Carries for ApplicationCreated {

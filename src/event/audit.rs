@@ -53,7 +53,7 @@ impl Carries for AuditPurged {
         Carried::Purge(self)
     }
     fn carried_mut(&mut self) -> CarriedMut<'_> {
-        CarriedMut::Purge(self)
+        CarriedMut::Purge
     }
 }
 

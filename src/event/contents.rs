@@ -16,9 +16,6 @@
 //! A new event that carries, say, attributes thus gets the attribute checks and the
 //! redaction of attributes without anyone touching those checks.
 
-// Until the display-text rule reads the snapshots (next commit).
-#![cfg_attr(not(test), allow(dead_code))]
-
 use serde_json::Value;
 
 use super::{
@@ -41,8 +38,8 @@ pub(crate) enum Carried<'a> {
     Changes(&'a [FieldChange]),
     /// Changes of a user (at least one; a password change carries no value).
     UserChanges(&'a [UserChange]),
-    /// A host-defined event: the host's dotted name and its JSON.
-    Custom { name: &'a str, payload: &'a Value },
+    /// A host-defined event's JSON.
+    Custom(&'a Value),
     /// A retention purge, which only a store records.
     Purge(&'a AuditPurged),
     /// An export of the trail.
@@ -65,36 +62,27 @@ pub(crate) enum CarriedMut<'a> {
     Changes(&'a mut [FieldChange]),
     /// See [`Carried::UserChanges`].
     UserChanges(&'a mut [UserChange]),
-    /// See [`Carried::Custom`].
+    /// A host-defined event: the host's dotted name (to check) and its JSON.
     Custom {
         name: &'a str,
         payload: &'a mut Value,
     },
-    /// See [`Carried::Purge`].
-    Purge(&'a mut AuditPurged),
+    /// See [`Carried::Purge`]: the store's own facts, which no check changes.
+    Purge,
     /// See [`Carried::Export`].
     Export(&'a mut AuditExported),
-    /// See [`Carried::Unknown`].
-    Unknown(&'a mut Value),
+    /// See [`Carried::Unknown`]: kept byte for byte (its hash covers it), so nothing may
+    /// change it.
+    Unknown,
 }
 
 /// One display snapshot an event holds, to be held to the display-text rule.
-#[derive(Debug)]
-pub(crate) struct DisplayMut<'a> {
-    /// The path of the reference that holds it, as in [`Mention::path`] (`event.group`).
-    pub at: &'static str,
-    /// The snapshot.
-    pub text: &'a mut String,
-}
+pub(crate) type DisplayMut<'a> = &'a mut String;
 
-/// Calls `f` with the display snapshot of `entity` at `at`, if it has one.
-pub(crate) fn display_of(
-    at: &'static str,
-    entity: &mut EntityRef,
-    f: &mut dyn FnMut(DisplayMut<'_>),
-) {
+/// Calls `f` with the display snapshot of `entity`, if it has one.
+pub(crate) fn display_of(entity: &mut EntityRef, f: &mut dyn FnMut(DisplayMut<'_>)) {
     if let Some(text) = &mut entity.display {
-        f(DisplayMut { at, text });
+        f(text);
     }
 }
 

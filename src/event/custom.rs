@@ -87,20 +87,20 @@ impl Carries for CustomEvent {
             payload: _,
         } = self;
         if let Some(CustomEntity { kind: _, entity }) = target {
-            display_of("event.target", entity, f);
+            display_of(entity, f);
         }
         if let Some(CustomEntity { kind: _, entity }) = related {
-            display_of("event.related", entity, f);
+            display_of(entity, f);
         }
     }
     fn carried(&self) -> Carried<'_> {
         let CustomEvent {
-            name,
+            name: _,
             target: _,
             related: _,
             payload,
         } = self;
-        Carried::Custom { name, payload }
+        Carried::Custom(payload)
     }
     fn carried_mut(&mut self) -> CarriedMut<'_> {
         let CustomEvent {

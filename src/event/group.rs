@@ -58,7 +58,7 @@ impl Carries for GroupCreated {
             group,
             attributes: _,
         } = self;
-        display_of("event.group", group, f);
+        display_of(group, f);
     }
     fn carried(&self) -> Carried<'_> {
         let GroupCreated {
@@ -89,7 +89,7 @@ impl Carries for GroupEdited {
     }
     fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
         let GroupEdited { group, changes: _ } = self;
-        display_of("event.group", group, f);
+        display_of(group, f);
     }
     fn carried(&self) -> Carried<'_> {
         let GroupEdited { group: _, changes } = self;
@@ -108,7 +108,7 @@ impl Carries for GroupDeleted {
     }
     fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
         let GroupDeleted { group } = self;
-        display_of("event.group", group, f);
+        display_of(group, f);
     }
     fn carried(&self) -> Carried<'_> {
         Carried::Nothing
@@ -126,8 +126,8 @@ impl Carries for GroupNesting {
     }
     fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
         let GroupNesting { group, parent } = self;
-        display_of("event.group", group, f);
-        display_of("event.parent", parent, f);
+        display_of(group, f);
+        display_of(parent, f);
     }
     fn carried(&self) -> Carried<'_> {
         Carried::Nothing

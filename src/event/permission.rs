@@ -165,7 +165,6 @@ impl PermissionGroupRef {
     }
 
     /// The display snapshots of [`mentions`](Self::mentions), in the same order.
-    #[cfg_attr(not(test), allow(dead_code))]
     fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
         let PermissionGroupRef {
             id: _,
@@ -173,23 +172,18 @@ impl PermissionGroupRef {
             scope,
         } = self;
         if let Some(text) = display {
-            f(DisplayMut {
-                at: "event.permission_group",
-                text,
-            });
+            f(text);
         }
         match scope {
             Scope::System => {}
-            Scope::Workspace { workspace } => {
-                display_of("event.permission_group.scope.workspace", workspace, f)
-            }
+            Scope::Workspace { workspace } => display_of(workspace, f),
             Scope::Application {
                 application,
                 workspace,
             } => {
-                display_of("event.permission_group.scope.application", application, f);
+                display_of(application, f);
                 if let Some(ws) = workspace {
-                    display_of("event.permission_group.scope.workspace", ws, f);
+                    display_of(ws, f);
                 }
             }
         }
@@ -210,7 +204,7 @@ impl Carries for UserPermission {
             user,
             permission_group,
         } = self;
-        display_of("event.user", user, f);
+        display_of(user, f);
         permission_group.displays_mut(f);
     }
     fn carried(&self) -> Carried<'_> {
@@ -235,7 +229,7 @@ impl Carries for GroupPermission {
             group,
             permission_group,
         } = self;
-        display_of("event.group", group, f);
+        display_of(group, f);
         permission_group.displays_mut(f);
     }
     fn carried(&self) -> Carried<'_> {

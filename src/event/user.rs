@@ -95,7 +95,7 @@ impl Carries for UserCreated {
             user,
             attributes: _,
         } = self;
-        display_of("event.user", user, f);
+        display_of(user, f);
     }
     fn carried(&self) -> Carried<'_> {
         let UserCreated {
@@ -126,7 +126,7 @@ impl Carries for UserEdited {
     }
     fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
         let UserEdited { user, changes: _ } = self;
-        display_of("event.user", user, f);
+        display_of(user, f);
     }
     fn carried(&self) -> Carried<'_> {
         let UserEdited { user: _, changes } = self;
@@ -145,7 +145,7 @@ impl Carries for UserDeleted {
     }
     fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
         let UserDeleted { user } = self;
-        display_of("event.user", user, f);
+        display_of(user, f);
     }
     fn carried(&self) -> Carried<'_> {
         Carried::Nothing
@@ -163,8 +163,8 @@ impl Carries for UserMembership {
     }
     fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
         let UserMembership { user, group } = self;
-        display_of("event.user", user, f);
-        display_of("event.group", group, f);
+        display_of(user, f);
+        display_of(group, f);
     }
     fn carried(&self) -> Carried<'_> {
         Carried::Nothing

@@ -53,7 +53,7 @@ impl Carries for WorkspaceCreated {
             workspace,
             attributes: _,
         } = self;
-        display_of("event.workspace", workspace, f);
+        display_of(workspace, f);
     }
     fn carried(&self) -> Carried<'_> {
         let WorkspaceCreated {
@@ -95,7 +95,7 @@ impl Carries for WorkspaceEdited {
             workspace,
             changes: _,
         } = self;
-        display_of("event.workspace", workspace, f);
+        display_of(workspace, f);
     }
     fn carried(&self) -> Carried<'_> {
         let WorkspaceEdited {
@@ -125,7 +125,7 @@ impl Carries for WorkspaceDeleted {
     }
     fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
         let WorkspaceDeleted { workspace } = self;
-        display_of("event.workspace", workspace, f);
+        display_of(workspace, f);
     }
     fn carried(&self) -> Carried<'_> {
         Carried::Nothing

@@ -587,7 +587,7 @@ fn changes(cell: &mut String, event: &Event) {
         Carried::Export(e) => {
             let _ = write!(cell, "exported {} records as {}", e.count, e.format);
         }
-        Carried::Custom { payload, .. } => {
+        Carried::Custom(payload) => {
             if !payload.is_null() {
                 let _ = write!(cell, "{payload}");
             }
