@@ -21,7 +21,9 @@ pub struct CustomEntity {
 /// `name` is dotted lowercase (`billing.invoice_voided`); the built-in families (`user`,
 /// `group`, `application`, `workspace`, `permission`, `audit`) are reserved. Queries filter on
 /// the custom name like any other event name. The payload passes through the
-/// [`RedactionPolicy`](crate::RedactionPolicy): a key it names is redacted wherever it appears.
+/// [`RedactionPolicy`](crate::RedactionPolicy): a key it names is redacted wherever it
+/// appears, and so is a field change written as `{"field": <name it names>, "old": ..,
+/// "new": ..}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomEvent {
