@@ -269,17 +269,15 @@ impl RedactionPolicy {
     }
 
     /// The marker for a value of a field change written in a payload, as a built-in change
-    /// holds it: a value in the tagged form `{"value": x}` is the marker of `x`, and a
-    /// marker already there stays.
+    /// holds it: a value in the tagged form `{"value": x}` is the marker of `x`. Anything
+    /// else is marked whole, including what looks like a marker already (a host could put
+    /// its secret under `redacted` as well as anywhere else).
     fn changed_value_marker(&self, x: &Value) -> Value {
-        match x {
-            Value::Object(m) if m.len() == 1 => match m.iter().next() {
-                Some((k, inner)) if k == "value" => self.marker(inner),
-                Some((k, _)) if k == "redacted" => x.clone(),
-                _ => self.marker(x),
-            },
-            _ => self.marker(x),
-        }
+        let value = match x {
+            Value::Object(m) if m.len() == 1 => m.get("value").unwrap_or(x),
+            _ => x,
+        };
+        self.marker(value)
     }
 
     fn payload(&self, v: &mut Value) {
@@ -458,6 +456,24 @@ mod tests {
         assert_ne!(Some(a.clone()), p.fingerprint(&json!("y")));
         assert_ne!(Some(a), q.fingerprint(&json!("x")));
         assert!(!format!("{p:?}").contains("k1"));
+    }
+
+    /// Debug output says what the policy does (so a host can log its configuration), and
+    /// never the key.
+    #[test]
+    fn debug_shows_the_policy_but_not_the_key() {
+        let p = RedactionPolicy::default()
+            .redact("IBAN")
+            .fingerprint_key("k3y-material");
+        assert_eq!(
+            format!("{p:?}"),
+            r#"RedactionPolicy { names: {"iban"}, secret_words: true, fingerprints: true }"#
+        );
+        let q = RedactionPolicy::default().without_secret_words();
+        assert_eq!(
+            format!("{q:?}"),
+            "RedactionPolicy { names: {}, secret_words: false, fingerprints: false }"
+        );
     }
 
     #[test]

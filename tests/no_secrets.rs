@@ -4,7 +4,7 @@
 
 use audit_log::chain::canonical_body;
 use audit_log::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// Distinct, greppable secret values; each must be absent from everything stored.
 const SECRETS: &[&str] = &[
@@ -561,14 +561,34 @@ fn a_payload_field_change_carries_the_fingerprint_of_a_built_in_one() {
         &admin,
         Event::custom(
             "crm.synced",
-            json!({"changes": [{"field": "api_key", "old": "fp-0001", "new": {"value": "fp-0002"}}]}),
+            json!({"changes": [
+                {"field": "api_key", "old": "fp-0001", "new": {"value": "fp-0002"}},
+                // Not the tagged form: marked whole.
+                {"field": "api_key", "old": {"other": "fp-0003"},
+                 "new": {"value": "fp-0004", "note": "fp-0005"}},
+                // What looks like a marker is no exception: it may hold the secret.
+                {"field": "password", "old": {"redacted": "fp-0006"},
+                 "new": {"redacted": {}, "also": "fp-0007"}},
+            ]}),
         ),
     )
     .unwrap();
-    assert_absent(&store, &["fp-0001".to_owned(), "fp-0002".to_owned()]);
+    let secrets: Vec<String> = (1..=7).map(|i| format!("fp-{i:04}")).collect();
+    assert_absent(&store, &secrets);
     let records = store.records();
     let built_in = serde_json::to_value(&records[0].event).unwrap()["changes"][0].clone();
-    let written = serde_json::to_value(&records[1].event).unwrap()["payload"]["changes"][0].clone();
-    assert_eq!(written, built_in);
+    let written = serde_json::to_value(&records[1].event).unwrap()["payload"]["changes"].clone();
+    assert_eq!(written[0], built_in);
     assert!(built_in["new"]["redacted"]["fingerprint"].is_string());
+    let policy = RedactionPolicy::default().fingerprint_key(key);
+    let fingerprint = |v: &Value| json!({"redacted": {"fingerprint": policy.fingerprint(v)}});
+    assert_eq!(written[1]["old"], fingerprint(&json!({"other": "fp-0003"})));
+    assert_eq!(
+        written[1]["new"],
+        fingerprint(&json!({"value": "fp-0004", "note": "fp-0005"}))
+    );
+    assert_eq!(
+        written[2]["old"],
+        fingerprint(&json!({"redacted": "fp-0006"}))
+    );
 }
