@@ -194,7 +194,8 @@ pub fn cut_from(s: &str) -> Option<usize> {
     let rest = s.strip_suffix(MARKER_END)?;
     let start = rest.rfind(MARKER_START)?;
     let digits = &rest[start + MARKER_START.len()..];
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    // Digits only: `usize::from_str` would also take a sign.
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     digits.parse().ok()
@@ -361,6 +362,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn terminal_escapes_are_json_escapes() {
+        assert_eq!(
+            for_terminal("a\nb\rc\td\u{0}\u{1b}[1m\u{7f}\u{85}\u{9b}\u{9d}\u{61c}\u{200e}\u{200f}"),
+            r"a\nb\rc\td\u0000\u001b[1m\u007f\u0085\u009b\u009d\u061c\u200e\u200f"
+        );
+        assert_eq!(
+            for_terminal("\u{202a}\u{202e}\u{2066}\u{2069}\u{2028}\u{2029}"),
+            r"\u202a\u202e\u2066\u2069\u2028\u2029"
+        );
+        assert!(matches!(for_terminal("plain é 中 😀 \\"), Cow::Borrowed(_)));
+        assert_eq!(cut_marker(7), "…[cut from 7 bytes]");
+    }
+
+    #[test]
     fn text_that_fits_is_not_cut() {
         let mut s = "é".repeat(256); // 512 bytes
         assert!(!cut_to_fit(&mut s, 512));
@@ -408,6 +423,8 @@ mod tests {
             "invalid actor.id: contains U+202E, a control or formatting character, which identifiers may not hold"
         );
         assert!(check_identifier("actor.id", "12345678", 8).is_ok());
+        // Exactly at the limit, the length is not what is wrong.
+        assert!(err("1234567\u{0}").starts_with("invalid actor.id: contains U+0000"));
     }
 
     #[test]
@@ -418,6 +435,7 @@ mod tests {
             "…[cut from  bytes]",
             "…[cut from 1x bytes]",
             "…[cut from -1 bytes]",
+            "…[cut from +8 bytes]",
             "[cut from 12 bytes]",
             "…[cut from 12 bytes] ",
         ] {

@@ -679,6 +679,47 @@ fn a_users_names_and_email_follow_the_display_text_rule() {
     );
 }
 
+/// Only a user's login name, full name and e-mail are display text: a field of the host's
+/// own on a user is host data, kept whole however long, and never read as cut even when it
+/// ends like a marker.
+#[test]
+fn a_users_other_fields_are_host_data_kept_whole() {
+    let store = MemorySink::new();
+    let log = AuditLog::builder(store.clone()).build();
+    let long = "n".repeat(2000);
+    let marked = "nick…[cut from 99 bytes]";
+    log.record(
+        &Actor::system(),
+        UserCreated::new(alice())
+            .attribute("nickname", long.as_str())
+            .attribute("motto", marked),
+    )
+    .unwrap();
+    log.record(
+        &Actor::system(),
+        Event::user_edited(
+            alice(),
+            vec![UserChange::other("nickname", marked, long.as_str())],
+        ),
+    )
+    .unwrap();
+    let records = store.records();
+    let Event::UserCreated(c) = &records[0].event else {
+        panic!()
+    };
+    assert_eq!(c.attributes["nickname"], FieldValue::from(long.as_str()));
+    let Event::UserEdited(e) = &records[1].event else {
+        panic!()
+    };
+    let UserChange::Field(f) = &e.changes[0] else {
+        panic!()
+    };
+    assert_eq!(f.new, Some(FieldValue::from(long.as_str())));
+    for r in &records {
+        assert_eq!(r.cut_fields(), Vec::new(), "#{}", r.seq);
+    }
+}
+
 /// Identifiers stay strict: a control character or a bidi override in an id, a tenant or a
 /// request id is refused with the field named, and nothing is written.
 #[test]
