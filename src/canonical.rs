@@ -110,7 +110,9 @@ impl Canonical {
             return;
         }
         let mark = self.buf.len();
-        if crate::encode::write::<crate::encode::CanonicalBytes>(&mut self.buf, event).is_err() {
+        if crate::event::encode::write::<crate::event::encode::CanonicalBytes>(&mut self.buf, event)
+            .is_err()
+        {
             self.buf.truncate(mark);
             self.json(&event.to_value());
         }
@@ -192,7 +194,7 @@ pub fn canonical_body(r: &Record) -> Vec<u8> {
 
 #[cfg(any(test, feature = "conformance"))]
 #[doc(hidden)]
-pub use crate::encode::direct_encoding_for_tests;
+pub use crate::event::encode::direct_encoding_for_tests;
 
 /// [`canonical_body`] as it was computed before the direct encoder: through the event's
 /// `serde_json::Value`. The reference the property tests hold the direct encoder to.

@@ -78,6 +78,9 @@
 //!   before anything is encoded.
 //! - **Clear errors**: bad input is an [`Error::InvalidInput`] naming the field; nothing is
 //!   written, nothing panics.
+//! - **Nothing lost to what a user typed**: display names, reasons and user agents are kept
+//!   exactly as given (over-long ones cut and marked, never refused); identifiers stay
+//!   strict. Show stored text through [`text::for_terminal`]. The rule: [`text`].
 //! - **Forward compatible**: events from a newer version read back as [`Event::Unknown`] with
 //!   their raw JSON, and still verify.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -99,7 +102,7 @@ pub mod conformance;
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub mod cookbook;
 mod digest;
-mod encode;
+
 mod error;
 pub mod event;
 pub mod export;
@@ -115,6 +118,7 @@ mod record;
 mod redact;
 mod sink;
 mod store_ext;
+pub mod text;
 mod verify;
 
 #[doc(inline)]

@@ -4,27 +4,33 @@ use crate::error::{Error, Result};
 use serde_json::Value;
 
 use crate::event::{
-    user_fields, Attributes, Event, FieldChange, FieldValue, UserChange, RESERVED_FAMILIES,
+    user_fields, Attributes, CarriedMut, EntityKind, Event, FieldChange, FieldValue, UserChange,
+    RESERVED_FAMILIES,
 };
 use crate::record::{Actor, Context, TenantId};
+use crate::text::{check_identifier, cut_to_fit, identifier_ok, is_user_display_field};
 
-/// Bounds on what one entry may contain. Input beyond them is refused with
-/// [`Error::InvalidInput`] naming the field; nothing is written.
+/// Bounds on what one entry may contain, applied by [the text rule](crate::text): display
+/// text over its bound is cut and marked; identifiers, names and JSON over theirs are
+/// refused with [`Error::InvalidInput`] naming the field, and nothing is written.
 ///
 /// The defaults are generous for real administrative data and small enough that a bug or an
 /// attacker cannot fill the store with one call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
-    /// Longest id (entity, actor, request, correlation), in bytes. Default 256.
+    /// Longest identifier (entity, actor, request, correlation; an export's format), in
+    /// bytes; longer is refused. Default 256.
     pub max_id_bytes: usize,
-    /// Longest display snapshot or tenant name, in bytes. Default 512.
+    /// Longest display snapshot (an entity's, the actor's) or name of a user (login name,
+    /// full name, e-mail), in bytes, before it is cut; and longest tenant name (refused).
+    /// Default 512.
     pub max_display_bytes: usize,
-    /// Longest user agent, in bytes. Default 1024.
+    /// Longest user agent, in bytes, before it is cut. Default 1024.
     pub max_user_agent_bytes: usize,
-    /// Longest reason, in bytes. Default 4096.
+    /// Longest reason, in bytes, before it is cut. Default 4096.
     pub max_reason_bytes: usize,
-    /// Longest field or attribute name, in bytes. Default 128.
+    /// Longest field or attribute name, in bytes; longer is refused. Default 128.
     pub max_field_name_bytes: usize,
     /// Deepest nesting of a host's JSON value (an attribute, a field change, a custom
     /// payload), in arrays and objects. Default 64: deeper values would overflow the stack of
@@ -52,80 +58,55 @@ impl Default for Limits {
     }
 }
 
-/// Whether `check_text` would pass, without building its error.
-fn text_ok(s: &str, max: usize, allow_newlines: bool) -> bool {
-    s.len() <= max
-        && !s
-            .chars()
-            .any(|c| c.is_control() && !(allow_newlines && matches!(c, '\n' | '\t' | '\r')))
-}
-
-/// Whether `check_id` would pass, without building its error.
-fn id_ok(s: &str, max: usize) -> bool {
-    !s.trim().is_empty() && text_ok(s, max, false)
-}
-
-fn check_text(field: &str, s: &str, max: usize, allow_newlines: bool) -> Result<()> {
-    if s.len() > max {
-        return Err(Error::invalid(
-            field,
-            format!("{} bytes is longer than the limit of {max}", s.len()),
-        ));
-    }
-    if let Some(c) = s
-        .chars()
-        .find(|c| c.is_control() && !(allow_newlines && matches!(c, '\n' | '\t' | '\r')))
-    {
-        return Err(Error::invalid(
-            field,
-            format!("contains the control character U+{:04X}", c as u32),
-        ));
-    }
-    Ok(())
-}
-
 /// Whether `v` nests arrays and objects more than `max` levels deep. Recurses at most
 /// `max + 1` frames, so it is safe on any value.
 fn too_deep(v: &Value, max: usize) -> bool {
     match v {
         Value::Array(a) => max == 0 || a.iter().any(|c| too_deep(c, max - 1)),
         Value::Object(m) => max == 0 || m.values().any(|c| too_deep(c, max - 1)),
-        _ => false,
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => false,
     }
-}
-
-fn check_id(field: &str, s: &str, max: usize) -> Result<()> {
-    if s.trim().is_empty() {
-        return Err(Error::invalid(field, "must not be empty"));
-    }
-    check_text(field, s, max, false)
 }
 
 impl Limits {
     pub(crate) fn check_tenant(&self, t: &TenantId) -> Result<()> {
-        check_id("tenant", t.as_str(), self.max_display_bytes)
+        check_identifier("tenant", t.as_str(), self.max_display_bytes)
     }
 
-    pub(crate) fn check_actor(&self, a: &Actor) -> Result<()> {
-        check_id("actor.id", &a.id, self.max_id_bytes)?;
-        if let Some(d) = &a.display {
-            check_text("actor.display", d, self.max_display_bytes, false)?;
+    /// Checks the actor's id and holds its display snapshot to the display-text rule.
+    pub(crate) fn admit_actor(&self, a: &mut Actor) -> Result<()> {
+        let Actor {
+            kind: _,
+            id,
+            display,
+        } = a;
+        check_identifier("actor.id", id, self.max_id_bytes)?;
+        if let Some(d) = display {
+            cut_to_fit(d, self.max_display_bytes);
         }
         Ok(())
     }
 
-    pub(crate) fn check_context(&self, c: &Context) -> Result<()> {
-        if let Some(v) = &c.user_agent {
-            check_text("context.user_agent", v, self.max_user_agent_bytes, false)?;
+    /// Checks the context's ids and holds its free texts to the display-text rule.
+    pub(crate) fn admit_context(&self, c: &mut Context) -> Result<()> {
+        let Context {
+            ip: _,
+            user_agent,
+            request_id,
+            correlation_id,
+            reason,
+        } = c;
+        if let Some(v) = request_id {
+            check_identifier("context.request_id", v, self.max_id_bytes)?;
         }
-        if let Some(v) = &c.request_id {
-            check_id("context.request_id", v, self.max_id_bytes)?;
+        if let Some(v) = correlation_id {
+            check_identifier("context.correlation_id", v, self.max_id_bytes)?;
         }
-        if let Some(v) = &c.correlation_id {
-            check_id("context.correlation_id", v, self.max_id_bytes)?;
+        if let Some(v) = user_agent {
+            cut_to_fit(v, self.max_user_agent_bytes);
         }
-        if let Some(v) = &c.reason {
-            check_text("context.reason", v, self.max_reason_bytes, true)?;
+        if let Some(v) = reason {
+            cut_to_fit(v, self.max_reason_bytes);
         }
         Ok(())
     }
@@ -143,113 +124,113 @@ impl Limits {
         Ok(())
     }
 
-    fn check_field_value(&self, path: &str, v: Option<&FieldValue>) -> Result<()> {
+    /// Checks a field's value; a user's login name, full name or e-mail is display text.
+    fn admit_field_value(
+        &self,
+        path: &str,
+        v: Option<&mut FieldValue>,
+        display: bool,
+    ) -> Result<()> {
         match v {
+            Some(FieldValue::Value(Value::String(s))) if display => {
+                cut_to_fit(s, self.max_display_bytes);
+                Ok(())
+            }
             Some(FieldValue::Value(v)) => self.check_json(path, v),
-            _ => Ok(()),
+            Some(FieldValue::Redacted { .. }) | None => Ok(()),
         }
     }
 
     fn check_field_name(&self, path: &str, name: &str) -> Result<()> {
-        check_id(path, name, self.max_field_name_bytes)
+        check_identifier(path, name, self.max_field_name_bytes)
     }
 
-    fn check_attributes(&self, attrs: &Attributes, user: bool) -> Result<()> {
-        for (name, v) in attrs {
+    fn admit_attributes(&self, attrs: &mut Attributes, of_user: bool) -> Result<()> {
+        for (name, v) in attrs.iter_mut() {
             self.check_field_name("event.attributes", name)?;
-            if user && is_password_field(name) {
+            if of_user && is_password_field(name) {
                 return Err(password_refused("event.attributes"));
             }
-            self.check_field_value("event.attributes", Some(v))?;
+            let display = of_user && is_user_display_field(name);
+            self.admit_field_value("event.attributes", Some(v), display)?;
         }
         Ok(())
     }
 
-    fn check_changes<'a>(
-        &self,
-        changes: impl Iterator<Item = &'a FieldChange>,
-        user: bool,
-    ) -> Result<()> {
-        for c in changes {
-            self.check_field_name("event.changes.field", &c.field)?;
-            if user && is_password_field(&c.field) {
-                return Err(password_refused("event.changes"));
-            }
-            self.check_field_value("event.changes.old", c.old.as_ref())?;
-            self.check_field_value("event.changes.new", c.new.as_ref())?;
+    fn admit_change(&self, c: &mut FieldChange, of_user: bool) -> Result<()> {
+        let FieldChange { field, old, new } = c;
+        self.check_field_name("event.changes.field", field)?;
+        if of_user && is_password_field(field) {
+            return Err(password_refused("event.changes"));
         }
-        Ok(())
+        let display = of_user && is_user_display_field(field);
+        self.admit_field_value("event.changes.old", old.as_mut(), display)?;
+        self.admit_field_value("event.changes.new", new.as_mut(), display)
     }
 
-    /// Checks an event: ids, display snapshots, field names, custom names, passwords.
-    pub(crate) fn check_event(&self, e: &Event) -> Result<()> {
+    /// Checks an event a host records (ids, field names, custom names, kinds, JSON depth,
+    /// passwords) and holds its display text to the rule. See [`crate::text`].
+    pub(crate) fn admit_event(&self, e: &mut Event) -> Result<()> {
         for m in e.mentions() {
             // The field path is only formatted when a check fails: this runs on every record.
-            if !id_ok(m.id.as_str(), self.max_id_bytes) {
-                check_id(&format!("{}.id", m.path), m.id.as_str(), self.max_id_bytes)?;
+            if !identifier_ok(m.id.as_str(), self.max_id_bytes) {
+                let path = format!("{}.id", m.path);
+                check_identifier(&path, m.id.as_str(), self.max_id_bytes)?;
             }
-            if let Some(d) = m.display {
-                if !text_ok(d, self.max_display_bytes, false) {
-                    let path = format!("{}.display", m.path);
-                    check_text(&path, d, self.max_display_bytes, false)?;
-                }
-            }
-            if let crate::EntityKind::Other(k) = m.kind {
+            if let EntityKind::Other(k) = m.kind {
                 check_name(&format!("{}.kind", m.path), k)?;
             }
         }
-        match e {
-            Event::UserCreated(u) => self.check_attributes(&u.attributes, true)?,
-            Event::UserEdited(u) => {
-                if u.changes.is_empty() {
+        let max_display = self.max_display_bytes;
+        e.displays_mut(|d| {
+            cut_to_fit(d, max_display);
+        });
+        // No wildcard: a new kind of data an event carries must say here how it is checked.
+        match e.carried_mut() {
+            CarriedMut::Nothing => {}
+            CarriedMut::Attributes {
+                of_user,
+                attributes,
+            } => self.admit_attributes(attributes, of_user)?,
+            CarriedMut::Changes(changes) => {
+                for c in changes {
+                    self.admit_change(c, false)?;
+                }
+            }
+            CarriedMut::UserChanges(changes) => {
+                if changes.is_empty() {
                     return Err(Error::invalid(
                         "event.changes",
                         "an edit must change something",
                     ));
                 }
-                let fields = u.changes.iter().filter_map(|c| match c {
-                    UserChange::Field(f) => Some(f),
-                    UserChange::PasswordChanged => None,
-                });
-                self.check_changes(fields, true)?;
-            }
-            Event::GroupCreated(g) => self.check_attributes(&g.attributes, false)?,
-            Event::ApplicationCreated(a) => self.check_attributes(&a.attributes, false)?,
-            Event::WorkspaceCreated(w) => self.check_attributes(&w.attributes, false)?,
-            Event::GroupEdited(g) => self.check_changes(g.changes.iter(), false)?,
-            Event::ApplicationEdited(a) => self.check_changes(a.changes.iter(), false)?,
-            Event::WorkspaceEdited(w) => self.check_changes(w.changes.iter(), false)?,
-            Event::AuditExported(x) => self.check_json("event.query", &x.query)?,
-            Event::Custom(c) => {
-                self.check_json("event.payload", &c.payload)?;
-                check_name("event.name", &c.name)?;
-                let family = c.name.split('.').next().unwrap_or_default();
-                if RESERVED_FAMILIES.contains(&family) {
-                    return Err(Error::invalid(
-                        "event.name",
-                        format!("the `{family}` family is reserved for built-in events"),
-                    ));
-                }
-                if !c.name.contains('.') {
-                    return Err(Error::invalid(
-                        "event.name",
-                        "a custom name is dotted: `family.action`",
-                    ));
+                for c in changes {
+                    match c {
+                        UserChange::PasswordChanged => {}
+                        UserChange::Field(f) => self.admit_change(f, true)?,
+                    }
                 }
             }
-            Event::AuditPurged(_) => {
+            CarriedMut::Export(x) => {
+                check_identifier("event.format", &x.format, self.max_id_bytes)?;
+                self.check_json("event.query", &x.query)?;
+            }
+            CarriedMut::Custom { name, payload } => {
+                self.check_json("event.payload", payload)?;
+                check_custom_name(name)?;
+            }
+            CarriedMut::Purge => {
                 return Err(Error::invalid(
                     "event",
                     "audit.purged is recorded by a store's retention purge, not by hosts",
                 ))
             }
-            Event::Unknown(_) => {
+            CarriedMut::Unknown => {
                 return Err(Error::invalid(
                     "event",
                     "an unknown event read from a store cannot be recorded again",
                 ))
             }
-            _ => {}
         }
         Ok(())
     }
@@ -266,6 +247,25 @@ impl Limits {
         }
         Ok(())
     }
+}
+
+/// A custom event's name: a [name](check_name), dotted, outside the built-in families.
+fn check_custom_name(name: &str) -> Result<()> {
+    check_name("event.name", name)?;
+    let family = name.split('.').next().unwrap_or_default();
+    if RESERVED_FAMILIES.contains(&family) {
+        return Err(Error::invalid(
+            "event.name",
+            format!("the `{family}` family is reserved for built-in events"),
+        ));
+    }
+    if !name.contains('.') {
+        return Err(Error::invalid(
+            "event.name",
+            "a custom name is dotted: `family.action`",
+        ));
+    }
+    Ok(())
 }
 
 /// Lowercase ASCII letters, digits and `_`, in dot-separated non-empty parts.
@@ -309,31 +309,57 @@ mod tests {
     use super::*;
     use crate::{EntityRef, UserCreated};
 
+    /// `admit_event` on an owned copy: what the tests below check.
+    fn admit(l: &Limits, e: &Event) -> Result<Event> {
+        let mut e = e.clone();
+        l.admit_event(&mut e)?;
+        Ok(e)
+    }
+
     #[test]
-    fn control_characters_and_empty_ids_are_refused_with_the_field() {
+    fn control_characters_in_ids_and_empty_ids_are_refused_with_the_field() {
         let l = Limits::default();
         let e = Event::user_deleted(EntityRef::new("", "bob"));
-        let err = l.check_event(&e).unwrap_err();
+        let err = admit(&l, &e).unwrap_err();
         assert_eq!(err.to_string(), "invalid event.user.id: must not be empty");
-        let e = Event::user_added_to_group(EntityRef::new(1, "bob"), EntityRef::new(2, "ops\u{0}"));
-        let err = l.check_event(&e).unwrap_err();
+        let e =
+            Event::user_added_to_group(EntityRef::new(1, "bob"), EntityRef::new("2\u{0}", "ops"));
+        let err = admit(&l, &e).unwrap_err();
         assert!(
             err.to_string()
-                .starts_with("invalid event.group.display: contains the control character U+0000"),
+                .starts_with("invalid event.group.id: contains U+0000"),
             "{err}"
         );
     }
 
     #[test]
-    fn oversized_display_names_are_refused() {
+    fn control_characters_in_display_snapshots_are_kept() {
+        let l = Limits::default();
+        let e = Event::user_added_to_group(EntityRef::new(1, "bob"), EntityRef::new(2, "ops\u{0}"));
+        assert_eq!(admit(&l, &e).unwrap(), e);
+    }
+
+    #[test]
+    fn oversized_display_names_are_cut_and_marked() {
         let l = Limits::default();
         let huge = "x".repeat(2 * 1024 * 1024);
-        let err = l
-            .check_event(&Event::user_deleted(EntityRef::new(1, huge)))
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("longer than the limit of 512"),
-            "{err}"
+        let e = admit(&l, &Event::user_deleted(EntityRef::new(1, huge))).unwrap();
+        let shown = e.target().and_then(|m| m.display).unwrap();
+        assert_eq!(shown.len(), 512);
+        assert!(shown.ends_with("…[cut from 2097152 bytes]"), "{shown}");
+    }
+
+    #[test]
+    fn an_oversized_id_is_refused() {
+        let l = Limits::default();
+        let err = admit(
+            &l,
+            &Event::user_deleted(EntityRef::id_only("1".repeat(257))),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid event.user.id: 257 bytes is longer than the limit of 256"
         );
     }
 
@@ -343,17 +369,17 @@ mod tests {
         let e: Event = UserCreated::new(EntityRef::new(1, "bob"))
             .attribute("Password", "x")
             .into();
-        assert!(l.check_event(&e).is_err());
+        assert!(admit(&l, &e).is_err());
         let e = Event::user_edited(
             EntityRef::new(1, "bob"),
             vec![UserChange::other("password", "a", "b")],
         );
-        assert!(l.check_event(&e).is_err());
+        assert!(admit(&l, &e).is_err());
         let e = Event::user_edited(
             EntityRef::new(1, "bob"),
             vec![UserChange::password_changed()],
         );
-        assert!(l.check_event(&e).is_ok());
+        assert!(admit(&l, &e).is_ok());
     }
 
     fn nested(depth: usize) -> Value {
@@ -368,10 +394,8 @@ mod tests {
     fn deeply_nested_json_is_refused_without_recursing_into_it() {
         let l = Limits::default();
         let ok = Event::custom("billing.x", nested(64));
-        assert!(l.check_event(&ok).is_ok());
-        let err = l
-            .check_event(&Event::custom("billing.x", nested(65)))
-            .unwrap_err();
+        assert!(admit(&l, &ok).is_ok());
+        let err = admit(&l, &Event::custom("billing.x", nested(65))).unwrap_err();
         assert_eq!(
             err.to_string(),
             "invalid event.payload: JSON nested deeper than the limit of 64 levels"
@@ -380,18 +404,23 @@ mod tests {
             EntityRef::new(1, "ops"),
             vec![FieldChange::set("rules", nested(100))],
         );
-        assert!(l.check_event(&e).is_err());
+        assert!(admit(&l, &e).is_err());
         let e: Event = UserCreated::new(EntityRef::new(1, "bob"))
             .attribute("prefs", nested(65))
             .into();
-        assert!(l.check_event(&e).is_err());
+        assert!(admit(&l, &e).is_err());
+        // A user's named field that is not a string is host JSON, held to the depth limit.
+        let e: Event = UserCreated::new(EntityRef::new(1, "bob"))
+            .attribute(user_fields::EMAIL, nested(65))
+            .into();
+        assert!(admit(&l, &e).is_err());
         // Deep enough to overflow the stack of a recursive walk; built and dropped on a
         // big stack, because serde_json's own Drop recurses too.
         std::thread::Builder::new()
             .stack_size(256 << 20)
             .spawn(move || {
-                let e = Event::custom("billing.x", nested(1_000_000));
-                assert!(l.check_event(&e).is_err());
+                let mut e = Event::custom("billing.x", nested(1_000_000));
+                assert!(l.admit_event(&mut e).is_err());
             })
             .unwrap()
             .join()
@@ -401,12 +430,11 @@ mod tests {
     #[test]
     fn custom_names_are_dotted_and_not_reserved() {
         let l = Limits::default();
-        assert!(l
-            .check_event(&Event::custom(
-                "billing.invoice_voided",
-                serde_json::Value::Null
-            ))
-            .is_ok());
+        assert!(admit(
+            &l,
+            &Event::custom("billing.invoice_voided", serde_json::Value::Null)
+        )
+        .is_ok());
         for bad in [
             "user.hacked",
             "billing",
@@ -415,8 +443,7 @@ mod tests {
             "billing.x y",
         ] {
             assert!(
-                l.check_event(&Event::custom(bad, serde_json::Value::Null))
-                    .is_err(),
+                admit(&l, &Event::custom(bad, serde_json::Value::Null)).is_err(),
                 "{bad}"
             );
         }

@@ -276,17 +276,18 @@ impl Preparer {
         } = self;
         let Entry {
             mut event,
-            actor,
+            mut actor,
             outcome,
-            context,
+            mut context,
             tenant,
         } = entry;
         let tenant = tenant.unwrap_or_else(|| default_tenant.clone());
+        // Identifiers are checked; display text is kept, or cut and marked (`crate::text`).
         limits.check_tenant(&tenant)?;
-        limits.check_actor(&actor)?;
-        limits.check_context(&context)?;
+        limits.admit_actor(&mut actor)?;
+        limits.admit_context(&mut context)?;
         if host_event {
-            limits.check_event(&event)?;
+            limits.admit_event(&mut event)?;
         }
         redaction.apply(&mut event);
 

@@ -5,12 +5,31 @@
 //! column and no export. Keys inside JSON values are checked at any depth: in a custom
 //! payload, and in the value of an attribute or field change whose own name is not redacted.
 //!
-//! By default the policy redacts fields whose name looks like a secret: after lower-casing and
-//! dropping `_`, `-`, `.` and spaces, a name containing `password`, `passwd`, `secret`,
-//! `token`, `apikey`, `privatekey`, `credential` or `passphrase`. Add names of your own with
-//! [`RedactionPolicy::redact`]. Passwords of users are not a matter of policy: a
-//! [`UserChange`](crate::UserChange) cannot carry one, a user field named `password` is
-//! refused, and a user field whose name contains `password` or `passwd` is redacted under
+//! By default the policy redacts fields whose name looks like a secret, in one of two ways:
+//!
+//! - after lower-casing and dropping `_`, `-`, `.` and spaces, the name **contains**
+//!   `password`, `passwd`, `passphrase`, `secret`, `token`, `apikey`, `accesskey`,
+//!   `privatekey` or `credential` (`db_password`, `X-Api-Key`, `refresh.token`,
+//!   `clientSecret`, `dbCredentials`);
+//! - one of the name's **words** is `pwd`, `pass`, `pin`, `otp`, `session`, `cookie`,
+//!   `authorization` or `bearer`, or one of them with an `s` (`db_pass`, `userPin`,
+//!   `X-Session`, `Set-Cookie`, `cookies`). Words are split at every character other than a
+//!   letter or digit, at a change from lower to upper case (`userPin`: `user`, `pin`), before
+//!   the last capital of a run that goes on in lower case (`OTPCode`: `otp`, `code`), and
+//!   between letters and digits. These words are short, so they count only whole:
+//!   `passport_number`, `spinner`, `possession` and `hotpink` keep their values.
+//!
+//! Add names of your own with [`RedactionPolicy::redact`].
+//!
+//! A host may also write a field change inside a custom payload (or inside an attribute's
+//! or a change's JSON) in the crate's own shape, `{"field": <name>, "old": ..., "new": ...}`,
+//! at any depth: when the policy redacts `<name>`, every other value of that object is
+//! replaced by the marker, as in a built-in change (a value written as `{"value": x}` becomes
+//! the marker of `x`, exactly the built-in form).
+//!
+//! Passwords of users are not a matter of policy: a [`UserChange`](crate::UserChange) cannot
+//! carry one, a user field named `password` is refused, and a user field whose name contains
+//! `password`, `passwd` or `passphrase`, or has the word `pwd` or `pass`, is redacted under
 //! every policy.
 //!
 //! With a [`fingerprint_key`](RedactionPolicy::fingerprint_key), a redacted value is replaced
@@ -41,17 +60,33 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 
 use crate::canonical::Canonical;
-use crate::event::{Attributes, Event, FieldChange, FieldValue, UserChange};
+use crate::event::{Attributes, CarriedMut, Event, FieldChange, FieldValue, UserChange};
 
-const SECRET_WORDS: &[&str] = &[
+/// Secret words counted wherever they appear in a normalized name: long enough that no
+/// harmless name holds them by chance.
+const SECRET_PARTS: &[&str] = &[
     "password",
     "passwd",
+    "passphrase",
     "secret",
     "token",
     "apikey",
+    "accesskey",
     "privatekey",
     "credential",
-    "passphrase",
+];
+
+/// Secret words counted only as a whole word of a name (or with an `s`): short enough to sit
+/// inside harmless words (`passport`, `spinner`, `possession`).
+const SECRET_WORDS: &[&str] = &[
+    "pwd",
+    "pass",
+    "pin",
+    "otp",
+    "session",
+    "cookie",
+    "authorization",
+    "bearer",
 ];
 
 /// Which field values are replaced by a redaction marker before they are stored.
@@ -91,12 +126,54 @@ fn normalize(name: &str) -> String {
         .collect()
 }
 
-/// Whether a user's field name speaks of a password (`new_password`, `initial-passwd`). The
-/// exact names (`password`, `passwd`, `password_hash`) are refused by the log's checks; the
-/// rest are redacted even under [`RedactionPolicy::without_secret_words`].
+/// The words of a field name, lower-cased: split at every character that is not a letter
+/// or digit, at a change from lower to upper case (`userPin`), before the last capital of a
+/// run that goes on in lower case (`APIKey`: `api`, `key`), and between letters and digits.
+fn words(name: &str) -> Vec<String> {
+    let chars: Vec<char> = name.chars().collect();
+    let mut out = Vec::new();
+    let mut word = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        if !c.is_alphanumeric() {
+            if !word.is_empty() {
+                out.push(std::mem::take(&mut word));
+            }
+            continue;
+        }
+        if let Some(&prev) = i.checked_sub(1).and_then(|p| chars.get(p)) {
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            let boundary = (prev.is_lowercase() && c.is_uppercase())
+                || (prev.is_uppercase() && c.is_uppercase() && next_lower)
+                || (prev.is_alphanumeric() && prev.is_numeric() != c.is_numeric());
+            if boundary && !word.is_empty() {
+                out.push(std::mem::take(&mut word));
+            }
+        }
+        word.extend(c.to_lowercase());
+    }
+    if !word.is_empty() {
+        out.push(word);
+    }
+    out
+}
+
+/// Whether a word of `name` is one of `list`, alone or with an `s`.
+fn has_word(name: &str, list: &[&str]) -> bool {
+    words(name).iter().any(|w| {
+        list.contains(&w.as_str()) || w.strip_suffix('s').is_some_and(|w| list.contains(&w))
+    })
+}
+
+/// Whether a user's field name speaks of a password (`new_password`, `initial-passwd`,
+/// `old_pwd`, `ldapPass`). The exact names (`password`, `passwd`, `password_hash`) are
+/// refused by the log's checks; the rest are redacted even under
+/// [`RedactionPolicy::without_secret_words`].
 fn names_a_password(field: &str) -> bool {
     let n = normalize(field);
-    n.contains("password") || n.contains("passwd")
+    ["password", "passwd", "passphrase"]
+        .iter()
+        .any(|w| n.contains(w))
+        || has_word(field, &["pwd", "pass"])
 }
 
 impl RedactionPolicy {
@@ -132,7 +209,9 @@ impl RedactionPolicy {
     /// Whether a field with this name is redacted.
     pub fn is_redacted(&self, field: &str) -> bool {
         let n = normalize(field);
-        self.names.contains(&n) || (self.secret_words && SECRET_WORDS.iter().any(|w| n.contains(w)))
+        self.names.contains(&n)
+            || (self.secret_words
+                && (SECRET_PARTS.iter().any(|w| n.contains(w)) || has_word(field, SECRET_WORDS)))
     }
 
     /// The fingerprint of a value under this policy's key (`None` without a key): compare it
@@ -157,20 +236,14 @@ impl RedactionPolicy {
         }
     }
 
-    fn field_value(&self, v: &mut FieldValue) {
-        if let FieldValue::Value(x) = v {
-            *v = self.redact_value(x);
-        }
-    }
-
     /// A field's value: redacted whole when the field's name is, otherwise searched for
     /// keys the policy names, like a custom payload (an attribute `smtp` may well hold
     /// `{"host": ..., "password": ...}`).
     fn field(&self, redact: bool, v: &mut FieldValue) {
-        if redact {
-            self.field_value(v);
-        } else if let FieldValue::Value(x) = v {
-            self.payload(x);
+        match v {
+            FieldValue::Value(x) if redact => *v = self.redact_value(x),
+            FieldValue::Value(x) => self.payload(x),
+            FieldValue::Redacted { .. } => {}
         }
     }
 
@@ -190,42 +263,72 @@ impl RedactionPolicy {
         }
     }
 
+    /// The marker that replaces `x`, as JSON.
+    fn marker(&self, x: &Value) -> Value {
+        serde_json::to_value(self.redact_value(x)).unwrap_or(Value::Null)
+    }
+
+    /// The marker for a value of a field change written in a payload, as a built-in change
+    /// holds it: a value in the tagged form `{"value": x}` is the marker of `x`. Anything
+    /// else is marked whole, including what looks like a marker already (a host could put
+    /// its secret under `redacted` as well as anywhere else).
+    fn changed_value_marker(&self, x: &Value) -> Value {
+        let value = match x {
+            Value::Object(m) if m.len() == 1 => m.get("value").unwrap_or(x),
+            _ => x,
+        };
+        self.marker(value)
+    }
+
     fn payload(&self, v: &mut Value) {
         match v {
             Value::Object(map) => {
+                // `{"field": <secret name>, "old": .., "new": ..}`: a field change in the
+                // crate's own shape, so every other value in it is that field's.
+                let change_of_secret = matches!(
+                    map.get("field"),
+                    Some(Value::String(f)) if self.is_redacted(f)
+                );
                 for (k, x) in map.iter_mut() {
-                    if self.is_redacted(k) {
-                        let marker = self.redact_value(x);
-                        *x = serde_json::to_value(marker).unwrap_or(Value::Null);
+                    if change_of_secret && k != "field" {
+                        *x = self.changed_value_marker(x);
+                    } else if self.is_redacted(k) {
+                        *x = self.marker(x);
                     } else {
                         self.payload(x);
                     }
                 }
             }
             Value::Array(items) => items.iter_mut().for_each(|x| self.payload(x)),
-            _ => {}
+            Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {}
         }
     }
 
     /// Redacts an event in place.
     pub fn apply(&self, event: &mut Event) {
-        match event {
-            Event::UserCreated(e) => self.attributes(&mut e.attributes, true),
-            Event::UserEdited(e) => {
-                for c in &mut e.changes {
-                    if let UserChange::Field(f) = c {
-                        self.change(f, true);
+        // No wildcard: a new kind of data an event carries must say here what is redacted.
+        match event.carried_mut() {
+            CarriedMut::Attributes {
+                of_user,
+                attributes,
+            } => self.attributes(attributes, of_user),
+            CarriedMut::Changes(changes) => changes.iter_mut().for_each(|c| self.change(c, false)),
+            CarriedMut::UserChanges(changes) => {
+                for c in changes {
+                    match c {
+                        UserChange::PasswordChanged => {}
+                        UserChange::Field(f) => self.change(f, true),
                     }
                 }
             }
-            Event::GroupCreated(e) => self.attributes(&mut e.attributes, false),
-            Event::GroupEdited(e) => e.changes.iter_mut().for_each(|c| self.change(c, false)),
-            Event::ApplicationCreated(e) => self.attributes(&mut e.attributes, false),
-            Event::ApplicationEdited(e) => e.changes.iter_mut().for_each(|c| self.change(c, false)),
-            Event::WorkspaceCreated(e) => self.attributes(&mut e.attributes, false),
-            Event::WorkspaceEdited(e) => e.changes.iter_mut().for_each(|c| self.change(c, false)),
-            Event::Custom(e) => self.payload(&mut e.payload),
-            _ => {}
+            CarriedMut::Custom { name: _, payload } => self.payload(payload),
+            // The trail's own facts and the crate's own query hold no host values; an
+            // unknown event is kept byte for byte (its hash covers it) and is never recorded
+            // through a log.
+            CarriedMut::Nothing
+            | CarriedMut::Purge
+            | CarriedMut::Export(_)
+            | CarriedMut::Unknown => {}
         }
     }
 }
@@ -256,6 +359,50 @@ mod tests {
         assert!(!RedactionPolicy::default()
             .without_secret_words()
             .is_redacted("token"));
+    }
+
+    #[test]
+    fn names_split_into_the_words_hosts_write() {
+        for (name, expected) in [
+            ("userPassword", &["user", "password"][..]),
+            ("X-Api-Key", &["x", "api", "key"]),
+            ("APIKey", &["api", "key"]),
+            ("OTPCode", &["otp", "code"]),
+            ("db_pass", &["db", "pass"]),
+            ("oauth2Token", &["oauth", "2", "token"]),
+            ("pin-code.v2 x", &["pin", "code", "v", "2", "x"]),
+            ("PIN", &["pin"]),
+            ("ÄpfelPin", &["äpfel", "pin"]),
+            ("__", &[]),
+        ] {
+            assert_eq!(words(name), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn short_secret_words_count_whole_and_plural() {
+        for name in ["pins", "cookies", "X-Sessions", "pin", "ldapPass"] {
+            assert!(has_word(name, SECRET_WORDS), "{name}");
+        }
+        for name in ["spinner", "passport", "pinss", "s", "", "possession"] {
+            assert!(!has_word(name, SECRET_WORDS), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_users_password_names_are_known_whatever_the_policy() {
+        for name in [
+            "new_password",
+            "initial-passwd",
+            "keyPassphrase",
+            "old_pwd",
+            "ldapPass",
+        ] {
+            assert!(names_a_password(name), "{name}");
+        }
+        for name in ["passport", "email", "compass", "pwdx"] {
+            assert!(!names_a_password(name), "{name}");
+        }
     }
 
     #[test]
@@ -309,6 +456,24 @@ mod tests {
         assert_ne!(Some(a.clone()), p.fingerprint(&json!("y")));
         assert_ne!(Some(a), q.fingerprint(&json!("x")));
         assert!(!format!("{p:?}").contains("k1"));
+    }
+
+    /// Debug output says what the policy does (so a host can log its configuration), and
+    /// never the key.
+    #[test]
+    fn debug_shows_the_policy_but_not_the_key() {
+        let p = RedactionPolicy::default()
+            .redact("IBAN")
+            .fingerprint_key("k3y-material");
+        assert_eq!(
+            format!("{p:?}"),
+            r#"RedactionPolicy { names: {"iban"}, secret_words: true, fingerprints: true }"#
+        );
+        let q = RedactionPolicy::default().without_secret_words();
+        assert_eq!(
+            format!("{q:?}"),
+            "RedactionPolicy { names: {}, secret_words: false, fingerprints: false }"
+        );
     }
 
     #[test]

@@ -1,3 +1,4 @@
+#![cfg(feature = "sqlite")]
 //! Every example (each mirrors a cookbook recipe) runs and prints what its recipe promises.
 //!
 //! `cargo test` builds the examples next to the tests; the binaries are found beside this

@@ -378,3 +378,54 @@ fn the_canonical_body_matches_the_spec_and_the_docs() {
         "docs/record-format.md does not quote tests/wire/record-minimal.body.txt verbatim"
     );
 }
+
+/// Display text kept with its control characters, and display text cut and marked, are
+/// encoded by the same canonical rule as any other string (length-prefixed UTF-8, nothing
+/// escaped): the independent encoder above gives the crate's bytes, the hash verifies, and
+/// the wire JSON reads back to the same record.
+#[test]
+fn display_text_as_typed_or_cut_is_encoded_like_any_string() {
+    use audit_log::{AuditLog, AuditStoreExt, Entry, MemorySink};
+    let store = MemorySink::new();
+    let log = AuditLog::builder(store.clone()).build();
+    let typed = "Ops\u{0}\u{7}\u{1b}[2J\u{1b}]0;x\u{7}\u{7f}\u{85}\u{9b}\u{9d}\u{61c}\u{200e}\u{202e}\u{2067}\u{2028}\r\n\t";
+    let long = "é".repeat(400);
+    let entry = Entry::new(
+        Actor::user(1, typed),
+        Event::user_added_to_group(EntityRef::new(42, long.as_str()), EntityRef::new(7, typed)),
+    )
+    .context(Context::new().reason(typed).user_agent("x".repeat(2000)));
+    log.record_entry(entry).unwrap();
+    let r = store.records().remove(0);
+    assert_eq!(r.actor.display.as_deref(), Some(typed));
+    let agent = r.context.user_agent.as_deref().unwrap();
+    assert!(agent.ends_with("…[cut from 2000 bytes]"), "{agent}");
+    assert_eq!(r.cut_fields().len(), 2, "{:?}", r.cut_fields());
+
+    let mut a = Annotated::default();
+    a.part("domain tag", b"audit-log/record/v1\0");
+    a.str("tenant", r.tenant.as_str());
+    a.part("id", r.id.as_bytes());
+    a.part(
+        "occurred_at",
+        &r.occurred_at.timestamp_micros().to_be_bytes(),
+    );
+    a.str("actor.kind", r.actor.kind.as_str());
+    a.str("actor.id", &r.actor.id);
+    a.opt_str("actor.display", r.actor.display.as_deref());
+    a.str("outcome", r.outcome.as_str());
+    a.opt_str("context.ip", None);
+    a.opt_str("context.user_agent", r.context.user_agent.as_deref());
+    a.opt_str("context.request_id", None);
+    a.opt_str("context.correlation_id", None);
+    a.opt_str("context.reason", r.context.reason.as_deref());
+    a.part("schema_version", &r.schema_version.to_be_bytes());
+    a.json("event", &r.event.to_value());
+    assert_eq!(a.bytes, canonical_body(&r));
+    assert_eq!(chain::compute_hash(&r), r.hash);
+    assert!(store.verify(&TenantId::default()).unwrap().is_intact());
+
+    let back: Record = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+    assert_eq!(back, r);
+    assert_eq!(chain::compute_hash(&back), r.hash);
+}

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Attributes, EntityRef, FieldChange};
+use super::contents::{display_of, kinds, mention, Carried, CarriedMut, Carries, DisplayMut};
+use super::{Attributes, EntityRef, FieldChange, Mention, Role};
 
 /// `application.created`: an application was created in a workspace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,4 +38,132 @@ pub struct ApplicationDeleted {
     pub application: EntityRef,
     /// The workspace it lived in.
     pub workspace: EntityRef,
+}
+
+/// An application event names the application (target), then its workspace (related).
+fn application_mentions<'a>(
+    application: &'a EntityRef,
+    workspace: &'a EntityRef,
+    out: &mut Vec<Mention<'a>>,
+) {
+    out.push(mention(
+        Role::Target,
+        kinds::APPLICATION,
+        application,
+        "event.application",
+    ));
+    out.push(mention(
+        Role::Related,
+        kinds::WORKSPACE,
+        workspace,
+        "event.workspace",
+    ));
+}
+
+fn application_displays(
+    application: &mut EntityRef,
+    workspace: &mut EntityRef,
+    f: &mut dyn FnMut(DisplayMut<'_>),
+) {
+    display_of(application, f);
+    display_of(workspace, f);
+}
+
+impl Carries for ApplicationCreated {
+    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+        let ApplicationCreated {
+            application,
+            workspace,
+            attributes: _,
+        } = self;
+        application_mentions(application, workspace, out);
+    }
+    fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
+        let ApplicationCreated {
+            application,
+            workspace,
+            attributes: _,
+        } = self;
+        application_displays(application, workspace, f);
+    }
+    fn carried(&self) -> Carried<'_> {
+        let ApplicationCreated {
+            application: _,
+            workspace: _,
+            attributes,
+        } = self;
+        Carried::Attributes {
+            of_user: false,
+            attributes,
+        }
+    }
+    fn carried_mut(&mut self) -> CarriedMut<'_> {
+        let ApplicationCreated {
+            application: _,
+            workspace: _,
+            attributes,
+        } = self;
+        CarriedMut::Attributes {
+            of_user: false,
+            attributes,
+        }
+    }
+}
+
+impl Carries for ApplicationEdited {
+    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+        let ApplicationEdited {
+            application,
+            workspace,
+            changes: _,
+        } = self;
+        application_mentions(application, workspace, out);
+    }
+    fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
+        let ApplicationEdited {
+            application,
+            workspace,
+            changes: _,
+        } = self;
+        application_displays(application, workspace, f);
+    }
+    fn carried(&self) -> Carried<'_> {
+        let ApplicationEdited {
+            application: _,
+            workspace: _,
+            changes,
+        } = self;
+        Carried::Changes(changes)
+    }
+    fn carried_mut(&mut self) -> CarriedMut<'_> {
+        let ApplicationEdited {
+            application: _,
+            workspace: _,
+            changes,
+        } = self;
+        CarriedMut::Changes(changes)
+    }
+}
+
+impl Carries for ApplicationDeleted {
+    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+        let ApplicationDeleted {
+            application,
+            workspace,
+        } = self;
+        application_mentions(application, workspace, out);
+    }
+    fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
+        let ApplicationDeleted {
+            application,
+            workspace,
+        } = self;
+        application_displays(application, workspace, f);
+    }
+    fn carried(&self) -> Carried<'_> {
+        Carried::Nothing
+    }
+    fn carried_mut(&mut self) -> CarriedMut<'_> {
+        CarriedMut::Nothing
+    }
 }

@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::contents::{Carried, CarriedMut, Carries, DisplayMut};
+use super::Mention;
 use crate::digest::Digest;
 
 /// `audit.purged`: records up to a point were removed under a retention policy.
@@ -41,6 +43,29 @@ pub struct AuditExported {
     /// The last seq exported, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seq: Option<u64>,
+}
+
+/// The trail's own events name no entity and hold no display snapshot.
+impl Carries for AuditPurged {
+    fn mentions<'a>(&'a self, _: &mut Vec<Mention<'a>>) {}
+    fn displays_mut(&mut self, _: &mut dyn FnMut(DisplayMut<'_>)) {}
+    fn carried(&self) -> Carried<'_> {
+        Carried::Purge(self)
+    }
+    fn carried_mut(&mut self) -> CarriedMut<'_> {
+        CarriedMut::Purge
+    }
+}
+
+impl Carries for AuditExported {
+    fn mentions<'a>(&'a self, _: &mut Vec<Mention<'a>>) {}
+    fn displays_mut(&mut self, _: &mut dyn FnMut(DisplayMut<'_>)) {}
+    fn carried(&self) -> Carried<'_> {
+        Carried::Export(self)
+    }
+    fn carried_mut(&mut self) -> CarriedMut<'_> {
+        CarriedMut::Export(self)
+    }
 }
 
 mod opt_micros {

@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{EntityKind, EntityRef};
+use super::contents::{display_of, mention, Carried, CarriedMut, Carries, DisplayMut};
+use super::{EntityKind, EntityRef, Mention, Role};
 
 /// An entity a custom event names, with its kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,7 +21,9 @@ pub struct CustomEntity {
 /// `name` is dotted lowercase (`billing.invoice_voided`); the built-in families (`user`,
 /// `group`, `application`, `workspace`, `permission`, `audit`) are reserved. Queries filter on
 /// the custom name like any other event name. The payload passes through the
-/// [`RedactionPolicy`](crate::RedactionPolicy): a key it names is redacted wherever it appears.
+/// [`RedactionPolicy`](crate::RedactionPolicy): a key it names is redacted wherever it
+/// appears, and so is a field change written as `{"field": <name it names>, "old": ..,
+/// "new": ..}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomEvent {
@@ -60,5 +63,54 @@ impl CustomEvent {
     pub fn related(mut self, kind: EntityKind, entity: EntityRef) -> Self {
         self.related = Some(CustomEntity { kind, entity });
         self
+    }
+}
+
+impl Carries for CustomEvent {
+    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+        let CustomEvent {
+            name: _,
+            target,
+            related,
+            payload: _,
+        } = self;
+        if let Some(CustomEntity { kind, entity }) = target {
+            out.push(mention(Role::Target, kind, entity, "event.target"));
+        }
+        if let Some(CustomEntity { kind, entity }) = related {
+            out.push(mention(Role::Related, kind, entity, "event.related"));
+        }
+    }
+    fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
+        let CustomEvent {
+            name: _,
+            target,
+            related,
+            payload: _,
+        } = self;
+        if let Some(CustomEntity { kind: _, entity }) = target {
+            display_of(entity, f);
+        }
+        if let Some(CustomEntity { kind: _, entity }) = related {
+            display_of(entity, f);
+        }
+    }
+    fn carried(&self) -> Carried<'_> {
+        let CustomEvent {
+            name: _,
+            target: _,
+            related: _,
+            payload,
+        } = self;
+        Carried::Custom(payload)
+    }
+    fn carried_mut(&mut self) -> CarriedMut<'_> {
+        let CustomEvent {
+            name,
+            target: _,
+            related: _,
+            payload,
+        } = self;
+        CarriedMut::Custom { name, payload }
     }
 }

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Attributes, EntityRef, FieldChange};
+use super::contents::{display_of, kinds, mention, Carried, CarriedMut, Carries, DisplayMut};
+use super::{Attributes, EntityRef, FieldChange, Mention, Role};
 
 /// `group.created`: a user group was created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,4 +43,96 @@ pub struct GroupNesting {
     pub group: EntityRef,
     /// The group it was added to or removed from.
     pub parent: EntityRef,
+}
+
+impl Carries for GroupCreated {
+    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+        let GroupCreated {
+            group,
+            attributes: _,
+        } = self;
+        out.push(mention(Role::Target, kinds::GROUP, group, "event.group"));
+    }
+    fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
+        let GroupCreated {
+            group,
+            attributes: _,
+        } = self;
+        display_of(group, f);
+    }
+    fn carried(&self) -> Carried<'_> {
+        let GroupCreated {
+            group: _,
+            attributes,
+        } = self;
+        Carried::Attributes {
+            of_user: false,
+            attributes,
+        }
+    }
+    fn carried_mut(&mut self) -> CarriedMut<'_> {
+        let GroupCreated {
+            group: _,
+            attributes,
+        } = self;
+        CarriedMut::Attributes {
+            of_user: false,
+            attributes,
+        }
+    }
+}
+
+impl Carries for GroupEdited {
+    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+        let GroupEdited { group, changes: _ } = self;
+        out.push(mention(Role::Target, kinds::GROUP, group, "event.group"));
+    }
+    fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
+        let GroupEdited { group, changes: _ } = self;
+        display_of(group, f);
+    }
+    fn carried(&self) -> Carried<'_> {
+        let GroupEdited { group: _, changes } = self;
+        Carried::Changes(changes)
+    }
+    fn carried_mut(&mut self) -> CarriedMut<'_> {
+        let GroupEdited { group: _, changes } = self;
+        CarriedMut::Changes(changes)
+    }
+}
+
+impl Carries for GroupDeleted {
+    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+        let GroupDeleted { group } = self;
+        out.push(mention(Role::Target, kinds::GROUP, group, "event.group"));
+    }
+    fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
+        let GroupDeleted { group } = self;
+        display_of(group, f);
+    }
+    fn carried(&self) -> Carried<'_> {
+        Carried::Nothing
+    }
+    fn carried_mut(&mut self) -> CarriedMut<'_> {
+        CarriedMut::Nothing
+    }
+}
+
+impl Carries for GroupNesting {
+    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+        let GroupNesting { group, parent } = self;
+        out.push(mention(Role::Target, kinds::GROUP, group, "event.group"));
+        out.push(mention(Role::Related, kinds::GROUP, parent, "event.parent"));
+    }
+    fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
+        let GroupNesting { group, parent } = self;
+        display_of(group, f);
+        display_of(parent, f);
+    }
+    fn carried(&self) -> Carried<'_> {
+        Carried::Nothing
+    }
+    fn carried_mut(&mut self) -> CarriedMut<'_> {
+        CarriedMut::Nothing
+    }
 }

@@ -40,8 +40,10 @@
 
 mod application;
 mod audit;
+mod contents;
 mod custom;
 mod describe;
+pub(crate) mod encode;
 mod entity;
 mod field;
 mod group;
@@ -51,6 +53,9 @@ mod workspace;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
+
+use contents::Carries;
+pub(crate) use contents::{Carried, CarriedMut, DisplayMut};
 
 pub use application::{ApplicationCreated, ApplicationDeleted, ApplicationEdited};
 pub use audit::{AuditExported, AuditPurged};
@@ -83,6 +88,19 @@ pub struct UnknownEvent {
     pub name: String,
     /// The event's JSON exactly as stored (including its `event` key).
     pub raw: Value,
+}
+
+/// An unknown event names nothing this version can read: queries find it by name only.
+impl Carries for UnknownEvent {
+    fn mentions<'a>(&'a self, _: &mut Vec<Mention<'a>>) {}
+    fn displays_mut(&mut self, _: &mut dyn FnMut(DisplayMut<'_>)) {}
+    fn carried(&self) -> Carried<'_> {
+        let UnknownEvent { name: _, raw } = self;
+        Carried::Unknown(raw)
+    }
+    fn carried_mut(&mut self) -> CarriedMut<'_> {
+        CarriedMut::Unknown
+    }
 }
 
 /// What happened: one administrative change.
@@ -149,6 +167,25 @@ macro_rules! vocabulary {
         pub const EVENT_NAMES: &[&str] = &[$($name),*];
 
         impl Event {
+            /// The payload, as what it carries: the one place that lists every variant
+            /// for the checks (see `contents`).
+            fn contents(&self) -> &dyn Carries {
+                match self {
+                    $(Event::$variant(e) => e,)*
+                    Event::Custom(e) => e,
+                    Event::Unknown(e) => e,
+                }
+            }
+
+            /// [`contents`](Self::contents), to change in place.
+            fn contents_mut(&mut self) -> &mut dyn Carries {
+                match self {
+                    $(Event::$variant(e) => e,)*
+                    Event::Custom(e) => e,
+                    Event::Unknown(e) => e,
+                }
+            }
+
             /// The stable dotted name: `user.created`, ..., the host's name for a custom
             /// event, the stored name for an unknown one.
             pub fn name(&self) -> &str {
@@ -176,11 +213,11 @@ macro_rules! vocabulary {
                 Value::Object(map)
             }
 
-            /// Writes the wire object through the direct encoder (see `crate::encode`).
-            pub(crate) fn encode_wire<F: crate::encode::Format>(
+            /// Writes the wire object through the direct encoder (see `crate::event::encode`).
+            pub(crate) fn encode_wire<F: crate::event::encode::Format>(
                 &self,
-                enc: &mut crate::encode::Encoder<'_, F>,
-            ) -> Result<(), crate::encode::EncodeError> {
+                enc: &mut crate::event::encode::Encoder<'_, F>,
+            ) -> Result<(), crate::event::encode::EncodeError> {
                 match self {
                     $(Event::$variant(e) => enc.event($name, e),)*
                     Event::Custom(e) => enc.event(CUSTOM_TAG, e),
@@ -389,7 +426,7 @@ impl Event {
             return u.raw.to_string();
         }
         let mut out = Vec::with_capacity(384);
-        crate::encode::write::<crate::encode::JsonText>(&mut out, self)
+        crate::event::encode::write::<crate::event::encode::JsonText>(&mut out, self)
             .ok()
             .and_then(|()| String::from_utf8(out).ok())
             // The direct encoder declines only what no built-in event holds; the `Value`
@@ -411,78 +448,25 @@ impl Event {
     /// Every entity the event names, with its role: the target first, then related entities,
     /// then the scope of a permission group. Unknown events name none.
     pub fn mentions(&self) -> Vec<Mention<'_>> {
-        use EntityKind as K;
-        use Role::*;
-        const USER: &EntityKind = &K::User;
-        const GROUP: &EntityKind = &K::Group;
-        const APP: &EntityKind = &K::Application;
-        const WS: &EntityKind = &K::Workspace;
-        fn m<'a>(
-            role: Role,
-            kind: &'a EntityKind,
-            entity: &'a EntityRef,
-            path: &'static str,
-        ) -> Mention<'a> {
-            Mention {
-                role,
-                kind,
-                id: &entity.id,
-                display: entity.display.as_deref(),
-                path,
-            }
-        }
-        match self {
-            Event::UserCreated(e) => vec![m(Target, USER, &e.user, "event.user")],
-            Event::UserEdited(e) => vec![m(Target, USER, &e.user, "event.user")],
-            Event::UserDeleted(e) => vec![m(Target, USER, &e.user, "event.user")],
-            Event::UserAddedToGroup(e) | Event::UserRemovedFromGroup(e) => vec![
-                m(Target, USER, &e.user, "event.user"),
-                m(Related, GROUP, &e.group, "event.group"),
-            ],
-            Event::GroupCreated(e) => vec![m(Target, GROUP, &e.group, "event.group")],
-            Event::GroupEdited(e) => vec![m(Target, GROUP, &e.group, "event.group")],
-            Event::GroupDeleted(e) => vec![m(Target, GROUP, &e.group, "event.group")],
-            Event::GroupAddedToGroup(e) | Event::GroupRemovedFromGroup(e) => vec![
-                m(Target, GROUP, &e.group, "event.group"),
-                m(Related, GROUP, &e.parent, "event.parent"),
-            ],
-            Event::ApplicationCreated(e) => vec![
-                m(Target, APP, &e.application, "event.application"),
-                m(Related, WS, &e.workspace, "event.workspace"),
-            ],
-            Event::ApplicationEdited(e) => vec![
-                m(Target, APP, &e.application, "event.application"),
-                m(Related, WS, &e.workspace, "event.workspace"),
-            ],
-            Event::ApplicationDeleted(e) => vec![
-                m(Target, APP, &e.application, "event.application"),
-                m(Related, WS, &e.workspace, "event.workspace"),
-            ],
-            Event::WorkspaceCreated(e) => vec![m(Target, WS, &e.workspace, "event.workspace")],
-            Event::WorkspaceEdited(e) => vec![m(Target, WS, &e.workspace, "event.workspace")],
-            Event::WorkspaceDeleted(e) => vec![m(Target, WS, &e.workspace, "event.workspace")],
-            Event::PermissionUserAdded(e) | Event::PermissionUserRemoved(e) => {
-                let mut v = vec![m(Target, USER, &e.user, "event.user")];
-                permission_mentions(&e.permission_group, &mut v);
-                v
-            }
-            Event::PermissionGroupAdded(e) | Event::PermissionGroupRemoved(e) => {
-                let mut v = vec![m(Target, GROUP, &e.group, "event.group")];
-                permission_mentions(&e.permission_group, &mut v);
-                v
-            }
-            Event::Custom(c) => {
-                let mut v = Vec::new();
-                if let Some(t) = &c.target {
-                    v.push(m(Target, &t.kind, &t.entity, "event.target"));
-                }
-                if let Some(r) = &c.related {
-                    v.push(m(Related, &r.kind, &r.entity, "event.related"));
-                }
-                v
-            }
-            Event::AuditPurged(_) | Event::AuditExported(_) | Event::Unknown(_) => Vec::new(),
-        }
+        let mut out = Vec::with_capacity(4);
+        self.contents().mentions(&mut out);
+        out
+    }
+
+    /// What the event carries besides the entities it names (attributes, changes, a
+    /// payload, ...): what the limits, the redaction and the CSV `changes` cell read.
+    pub(crate) fn carried(&self) -> Carried<'_> {
+        self.contents().carried()
+    }
+
+    /// [`carried`](Self::carried), to change in place (cutting, redaction).
+    pub(crate) fn carried_mut(&mut self) -> CarriedMut<'_> {
+        self.contents_mut().carried_mut()
+    }
+
+    /// Calls `f` with every display snapshot the event holds, in mention order.
+    pub(crate) fn displays_mut(&mut self, mut f: impl FnMut(DisplayMut<'_>)) {
+        self.contents_mut().displays_mut(&mut f);
     }
 
     /// The entity the event is about, if it names one.
@@ -512,44 +496,6 @@ impl Event {
                 Some(&e.permission_group)
             }
             _ => None,
-        }
-    }
-}
-
-/// A permission event names the permission group (related) and the entities of its scope.
-fn permission_mentions<'a>(pg: &'a PermissionGroupRef, out: &mut Vec<Mention<'a>>) {
-    const PG: &EntityKind = &EntityKind::PermissionGroup;
-    const APP: &EntityKind = &EntityKind::Application;
-    const WS: &EntityKind = &EntityKind::Workspace;
-    out.push(Mention {
-        role: Role::Related,
-        kind: PG,
-        id: &pg.id,
-        display: pg.display.as_deref(),
-        path: "event.permission_group",
-    });
-    let mut scope = |kind, entity: &'a EntityRef, path| {
-        out.push(Mention {
-            role: Role::Scope,
-            kind,
-            id: &entity.id,
-            display: entity.display.as_deref(),
-            path,
-        })
-    };
-    match &pg.scope {
-        Scope::System => {}
-        Scope::Workspace { workspace } => {
-            scope(WS, workspace, "event.permission_group.scope.workspace")
-        }
-        Scope::Application {
-            application,
-            workspace,
-        } => {
-            scope(APP, application, "event.permission_group.scope.application");
-            if let Some(ws) = workspace {
-                scope(WS, ws, "event.permission_group.scope.workspace");
-            }
         }
     }
 }
@@ -598,6 +544,59 @@ into_event!(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Every built-in event, with a display snapshot on every reference it holds.
+    fn one_of_each() -> Vec<Event> {
+        let mut events = crate::conformance::sample_events();
+        events.push(Event::AuditPurged(AuditPurged {
+            through_seq: 1,
+            anchor_hash: crate::Digest([0; 32]),
+            count: 1,
+            before: None,
+        }));
+        events.push(Event::AuditExported(AuditExported {
+            format: "csv".into(),
+            query: Value::Null,
+            count: 0,
+            first_seq: None,
+            last_seq: None,
+        }));
+        events.push(Event::from_value(json!({"event": "user.suspended"})).unwrap());
+        events
+    }
+
+    #[test]
+    fn the_samples_hold_every_event_of_the_vocabulary() {
+        let names: std::collections::BTreeSet<&str> = one_of_each()
+            .iter()
+            .filter(|e| !matches!(e, Event::Custom(_) | Event::Unknown(_)))
+            .map(|e| {
+                EVENT_NAMES
+                    .iter()
+                    .copied()
+                    .find(|n| *n == e.name())
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(names.len(), EVENT_NAMES.len());
+    }
+
+    /// The two lists a payload type gives (its mentions and its display snapshots) name the
+    /// same references in the same order, so the display-text rule sees every snapshot a
+    /// person is shown.
+    #[test]
+    fn display_snapshots_are_those_of_the_mentions() {
+        for mut e in one_of_each() {
+            let from_mentions: Vec<String> = e
+                .mentions()
+                .iter()
+                .filter_map(|m| Some(m.display?.to_owned()))
+                .collect();
+            let mut from_displays = Vec::new();
+            e.displays_mut(|d| from_displays.push(d.clone()));
+            assert_eq!(from_displays, from_mentions, "{}", e.name());
+        }
+    }
 
     #[test]
     fn unknown_names_keep_their_raw_json() {

@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::EntityRef;
+use super::contents::{display_of, kinds, mention, Carried, CarriedMut, Carries, DisplayMut};
+use super::{EntityRef, Mention, Role};
 
 /// Where a permission group applies.
 ///
@@ -120,4 +121,121 @@ pub struct GroupPermission {
     pub group: EntityRef,
     /// The permission group.
     pub permission_group: PermissionGroupRef,
+}
+
+impl PermissionGroupRef {
+    /// The permission group (related) and the entities of its scope, as an event names them.
+    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+        let PermissionGroupRef { id, display, scope } = self;
+        out.push(Mention {
+            role: Role::Related,
+            kind: kinds::PERMISSION_GROUP,
+            id,
+            display: display.as_deref(),
+            path: "event.permission_group",
+        });
+        match scope {
+            Scope::System => {}
+            Scope::Workspace { workspace } => out.push(mention(
+                Role::Scope,
+                kinds::WORKSPACE,
+                workspace,
+                "event.permission_group.scope.workspace",
+            )),
+            Scope::Application {
+                application,
+                workspace,
+            } => {
+                out.push(mention(
+                    Role::Scope,
+                    kinds::APPLICATION,
+                    application,
+                    "event.permission_group.scope.application",
+                ));
+                if let Some(ws) = workspace {
+                    out.push(mention(
+                        Role::Scope,
+                        kinds::WORKSPACE,
+                        ws,
+                        "event.permission_group.scope.workspace",
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The display snapshots of [`mentions`](Self::mentions), in the same order.
+    fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
+        let PermissionGroupRef {
+            id: _,
+            display,
+            scope,
+        } = self;
+        if let Some(text) = display {
+            f(text);
+        }
+        match scope {
+            Scope::System => {}
+            Scope::Workspace { workspace } => display_of(workspace, f),
+            Scope::Application {
+                application,
+                workspace,
+            } => {
+                display_of(application, f);
+                if let Some(ws) = workspace {
+                    display_of(ws, f);
+                }
+            }
+        }
+    }
+}
+
+impl Carries for UserPermission {
+    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+        let UserPermission {
+            user,
+            permission_group,
+        } = self;
+        out.push(mention(Role::Target, kinds::USER, user, "event.user"));
+        permission_group.mentions(out);
+    }
+    fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
+        let UserPermission {
+            user,
+            permission_group,
+        } = self;
+        display_of(user, f);
+        permission_group.displays_mut(f);
+    }
+    fn carried(&self) -> Carried<'_> {
+        Carried::Nothing
+    }
+    fn carried_mut(&mut self) -> CarriedMut<'_> {
+        CarriedMut::Nothing
+    }
+}
+
+impl Carries for GroupPermission {
+    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+        let GroupPermission {
+            group,
+            permission_group,
+        } = self;
+        out.push(mention(Role::Target, kinds::GROUP, group, "event.group"));
+        permission_group.mentions(out);
+    }
+    fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
+        let GroupPermission {
+            group,
+            permission_group,
+        } = self;
+        display_of(group, f);
+        permission_group.displays_mut(f);
+    }
+    fn carried(&self) -> Carried<'_> {
+        Carried::Nothing
+    }
+    fn carried_mut(&mut self) -> CarriedMut<'_> {
+        CarriedMut::Nothing
+    }
 }

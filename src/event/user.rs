@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{user_fields, Attributes, EntityRef, FieldValue, UserChange};
+use super::contents::{display_of, kinds, mention, Carried, CarriedMut, Carries, DisplayMut};
+use super::{user_fields, Attributes, EntityRef, FieldValue, Mention, Role, UserChange};
 
 /// `user.created`: a user account was created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,4 +80,96 @@ pub struct UserMembership {
     pub user: EntityRef,
     /// The group.
     pub group: EntityRef,
+}
+
+impl Carries for UserCreated {
+    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+        let UserCreated {
+            user,
+            attributes: _,
+        } = self;
+        out.push(mention(Role::Target, kinds::USER, user, "event.user"));
+    }
+    fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
+        let UserCreated {
+            user,
+            attributes: _,
+        } = self;
+        display_of(user, f);
+    }
+    fn carried(&self) -> Carried<'_> {
+        let UserCreated {
+            user: _,
+            attributes,
+        } = self;
+        Carried::Attributes {
+            of_user: true,
+            attributes,
+        }
+    }
+    fn carried_mut(&mut self) -> CarriedMut<'_> {
+        let UserCreated {
+            user: _,
+            attributes,
+        } = self;
+        CarriedMut::Attributes {
+            of_user: true,
+            attributes,
+        }
+    }
+}
+
+impl Carries for UserEdited {
+    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+        let UserEdited { user, changes: _ } = self;
+        out.push(mention(Role::Target, kinds::USER, user, "event.user"));
+    }
+    fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
+        let UserEdited { user, changes: _ } = self;
+        display_of(user, f);
+    }
+    fn carried(&self) -> Carried<'_> {
+        let UserEdited { user: _, changes } = self;
+        Carried::UserChanges(changes)
+    }
+    fn carried_mut(&mut self) -> CarriedMut<'_> {
+        let UserEdited { user: _, changes } = self;
+        CarriedMut::UserChanges(changes)
+    }
+}
+
+impl Carries for UserDeleted {
+    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+        let UserDeleted { user } = self;
+        out.push(mention(Role::Target, kinds::USER, user, "event.user"));
+    }
+    fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
+        let UserDeleted { user } = self;
+        display_of(user, f);
+    }
+    fn carried(&self) -> Carried<'_> {
+        Carried::Nothing
+    }
+    fn carried_mut(&mut self) -> CarriedMut<'_> {
+        CarriedMut::Nothing
+    }
+}
+
+impl Carries for UserMembership {
+    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+        let UserMembership { user, group } = self;
+        out.push(mention(Role::Target, kinds::USER, user, "event.user"));
+        out.push(mention(Role::Related, kinds::GROUP, group, "event.group"));
+    }
+    fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
+        let UserMembership { user, group } = self;
+        display_of(user, f);
+        display_of(group, f);
+    }
+    fn carried(&self) -> Carried<'_> {
+        Carried::Nothing
+    }
+    fn carried_mut(&mut self) -> CarriedMut<'_> {
+        CarriedMut::Nothing
+    }
 }
