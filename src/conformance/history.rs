@@ -103,6 +103,8 @@ struct Org {
 struct OrgSeqs {
     alice_in_accounting: u64,
     accounting_in_finance_staff: u64,
+    /// The same nesting recorded again: it changes nothing, the first record stays the link's.
+    accounting_in_finance_staff_again: u64,
     finance_staff_in_employees: u64,
     finance_staff_payroll_editors: u64,
     finance_staff_viewers: u64,
@@ -223,11 +225,11 @@ fn build_org(w: &Writer<'_>) -> Org {
     ] {
         w.rec(&root, Event::group_created(g.clone()));
     }
-    w.rec(
+    org.seq.accounting_in_finance_staff = w.rec(
         &root,
         Event::group_added_to_group(org.accounting.clone(), org.finance_staff.clone()),
     );
-    org.seq.accounting_in_finance_staff = w.rec(
+    org.seq.accounting_in_finance_staff_again = w.rec(
         &root,
         Event::group_added_to_group(org.accounting.clone(), org.finance_staff.clone()),
     );
@@ -407,7 +409,11 @@ pub fn investigate_lost_access(store: &dyn AuditStore) {
             s.accounting_in_finance_staff,
             s.finance_staff_payroll_editors
         ],
-        "the records that made each link (the second, identical nesting record is the one in force)"
+        "the records that made each link (the second, identical nesting record changed nothing)"
+    );
+    assert_ne!(
+        s.accounting_in_finance_staff,
+        s.accounting_in_finance_staff_again
     );
     let wiki = before.grant(&"pg-wiki-read".into()).expect("wiki");
     assert_eq!(

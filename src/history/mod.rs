@@ -43,6 +43,37 @@
 //! # Ok::<(), audit_log::Error>(())
 //! ```
 //!
+//! ## Deleted and re-created entities
+//!
+//! One rule, for every kind of entity:
+//!
+//! - **Deleting an entity ends every link it took part in**: a user's memberships and
+//!   permission groups; a group's members, nested groups, parent groups and permission
+//!   groups. An application or a workspace holds no links itself, but the permission groups
+//!   scoped to it live only as long as it does: deleting it deletes them, which ends their
+//!   members and their groups. A workspace contains its applications (as the events model
+//!   it: every application is created in one), so deleting a workspace deletes the
+//!   applications in it too, and their permission groups. A permission group also ends when
+//!   a record moves it, or its application, into a scope that no longer exists.
+//! - **A deleted entity takes part in no new link.** A membership or grant recorded while
+//!   one of its ends is deleted stays in the trail and in both timelines, but links nothing.
+//! - **Creating it again starts a new life with nothing**: no links, the attributes of the
+//!   new `*.created` record, no password change. Re-creating an application or a workspace
+//!   brings back neither its applications nor its permission groups: a permission group
+//!   (which no event creates) starts a new life when a record names it again while its
+//!   scope exists, with only the links recorded from then on. So access that came through a
+//!   deleted scope is gone for good, even once the scope exists again.
+//! - **The old life stays readable**: [`History::timeline`] shows every record of every
+//!   life; [`History::state_at`] and [`History::entity_at`] at a point inside it show it as
+//!   it was; after the deletion, [`Deletion`] says which record ended it (for a permission
+//!   group, the deletion of its scope) and what it was linked to then. Deleting an entity
+//!   that is already deleted changes nothing: the first deletion stays its record.
+//!
+//! The same holds for links: **the record that made a link stays its record until the link
+//! ends**. Recording a grant, a membership or a nesting that already exists changes nothing,
+//! so [`History::access`] and [`History::blame`] name the same record. A `*.created` record
+//! for an entity that is live changes its attributes, not its links.
+//!
 //! ## Cost, and keeping it warm
 //!
 //! A question folds the trail from its start (or purge point) to the point asked, as a

@@ -121,7 +121,7 @@ impl Relation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deletion {
     /// The record that deleted it (for an application deleted with its workspace, the
-    /// workspace's deletion).
+    /// workspace's deletion; for a permission group, the deletion that took its scope away).
     pub by: RecordRef,
     /// Its links just before the deletion.
     #[serde(default, skip_serializing_if = "Links::is_empty")]
@@ -208,10 +208,12 @@ impl Entity {
 /// - Entities are keyed by kind and id; a rename changes only the display name.
 /// - An entity first named by an edit, a membership or a permission record is taken as one
 ///   that existed before the trail and is marked so ([`Entity::predates_trail`]).
-/// - Deleting a user or a group removes every link it had (memberships, nesting, permission
-///   groups); the entity keeps them as its last known state in [`Deletion::links`].
-/// - Deleting a workspace deletes its applications. A permission group whose scope (its
-///   application or workspace) is deleted grants nothing ([`State::scope_deleted`]).
+/// - Deleted entities follow the one rule of the [module docs](super#deleted-and-re-created-entities):
+///   a deletion ends every link the entity took part in (kept as its last known state in
+///   [`Deletion::links`]); deleting an application or a workspace also deletes the permission
+///   groups scoped to it, and a workspace its applications; a deleted entity takes part in no
+///   new link; creating it again starts a new life with nothing.
+/// - A link recorded again while it exists keeps the record that made it.
 /// - Custom events, `audit.*` events and events this version does not know pass through.
 ///
 /// # Cost
@@ -397,19 +399,28 @@ impl State {
     pub fn scope_deletion(&self, scope: &Scope) -> Option<&Deletion> {
         // Checked on the slots first: this runs for every permission group an access
         // question meets, and only a deleted scope needs its public form made.
-        let deletion = |kind: Kind, id: &EntityId| {
-            let slot = self.tables.table(kind).get(id)?;
-            slot.deleted.as_ref()?;
-            self.view_of(kind, id)?.deleted.as_ref()
+        let (kind, i) = self.scope_gone_at(scope)?;
+        self.tables.view(kind, i)?.deleted.as_ref()
+    }
+
+    /// The deleted entity (table and slot) that takes `scope` away: its workspace, its
+    /// application, or the workspace that application lives in (as the state knows it, else
+    /// as the scope recorded it). `None` while the scope exists.
+    fn scope_gone_at(&self, scope: &Scope) -> Option<(Kind, usize)> {
+        let deleted = |kind: Kind, id: &EntityId| {
+            let table = self.tables.table(kind);
+            let i = table.find(id)?;
+            table.slot(i)?.deleted.as_ref()?;
+            Some((kind, i))
         };
         match scope {
-            Scope::Workspace { workspace } => deletion(Kind::Workspace, &workspace.id),
+            Scope::Workspace { workspace } => deleted(Kind::Workspace, &workspace.id),
             Scope::Application {
                 application,
                 workspace,
             } => {
-                if let Some(d) = deletion(Kind::Application, &application.id) {
-                    return Some(d);
+                if let Some(gone) = deleted(Kind::Application, &application.id) {
+                    return Some(gone);
                 }
                 let ws = self
                     .tables
@@ -417,10 +428,16 @@ impl State {
                     .get(&application.id)
                     .and_then(|a| a.workspace.as_ref())
                     .or(workspace.as_ref())?;
-                deletion(Kind::Workspace, &ws.id)
+                deleted(Kind::Workspace, &ws.id)
             }
             _ => None,
         }
+    }
+
+    /// The stamp of the deletion that takes `scope` away, if any.
+    fn scope_gone(&self, scope: &Scope) -> Option<Stamp> {
+        let (kind, i) = self.scope_gone_at(scope)?;
+        Some(self.tables.table(kind).slot(i)?.deleted.as_ref()?.by)
     }
 
     /// The workspace a scope lives in: the workspace of a workspace scope, or the
@@ -542,7 +559,10 @@ impl State {
                     }
                 }
             }
-            Event::UserDeleted(e) => self.delete(U, &e.user, stamp),
+            Event::UserDeleted(e) => {
+                let u = self.touch(U, &e.user, stamp);
+                self.end(U, u, stamp, seq);
+            }
             Event::UserAddedToGroup(e) => {
                 let u = self.touch(U, &e.user, stamp);
                 let g = self.touch(G, &e.group, stamp);
@@ -562,7 +582,10 @@ impl State {
                     edit(s, e.changes.iter(), "name", seq);
                 }
             }
-            Event::GroupDeleted(e) => self.delete(G, &e.group, stamp),
+            Event::GroupDeleted(e) => {
+                let g = self.touch(G, &e.group, stamp);
+                self.end(G, g, stamp, seq);
+            }
             Event::GroupAddedToGroup(e) => {
                 let g = self.touch(G, &e.group, stamp);
                 let p = self.touch(G, &e.parent, stamp);
@@ -576,7 +599,7 @@ impl State {
             Event::ApplicationCreated(e) => {
                 self.touch(W, &e.workspace, stamp);
                 let a = self.create(A, &e.application, &e.attributes, stamp);
-                self.set_workspace(a, &e.workspace);
+                self.set_workspace(a, &e.workspace, seq);
             }
             Event::ApplicationEdited(e) => {
                 self.touch(W, &e.workspace, stamp);
@@ -584,13 +607,14 @@ impl State {
                 if let Some(s) = self.slot_mut(A, a) {
                     edit(s, e.changes.iter(), "name", seq);
                 }
-                self.set_workspace(a, &e.workspace);
+                self.set_workspace(a, &e.workspace, seq);
             }
             Event::ApplicationDeleted(e) => {
                 self.touch(W, &e.workspace, stamp);
                 let a = self.touch(A, &e.application, stamp);
-                self.set_workspace(a, &e.workspace);
-                self.delete(A, &e.application, stamp);
+                self.set_workspace(a, &e.workspace, seq);
+                self.end(A, a, stamp, seq);
+                self.end_unscoped(A, a, seq);
             }
             Event::WorkspaceCreated(e) => {
                 self.create(W, &e.workspace, &e.attributes, stamp);
@@ -602,22 +626,22 @@ impl State {
                 }
             }
             Event::WorkspaceDeleted(e) => {
-                self.delete(W, &e.workspace, stamp);
-                // Its applications go with it; the permission groups scoped to them follow
-                // through `scope_deletion`.
-                let apps = self.tables.table_mut(A);
-                for i in 0..apps.len() {
-                    let goes = apps.slot(i).is_some_and(|a| {
-                        a.deleted.is_none()
-                            && a.workspace.as_ref().is_some_and(|w| w.id == e.workspace.id)
-                    });
-                    if let Some(a) = apps.slot_mut(i).filter(|_| goes) {
-                        a.deleted = Some(SlotDeletion {
-                            by: stamp,
-                            links: SlotLinks::default(),
-                        });
-                        a.last_changed = seq;
-                    }
+                let w = self.touch(W, &e.workspace, stamp);
+                self.end(W, w, stamp, seq);
+                // Its applications go with it, and the permission groups scoped to either.
+                let apps = self.tables.table(A);
+                let contained: Vec<usize> = (0..apps.len())
+                    .filter(|&i| {
+                        apps.slot(i).is_some_and(|a| {
+                            a.deleted.is_none()
+                                && a.workspace.as_ref().is_some_and(|w| w.id == e.workspace.id)
+                        })
+                    })
+                    .collect();
+                self.end_unscoped(W, w, seq);
+                for a in contained {
+                    self.end(A, a, stamp, seq);
+                    self.end_unscoped(A, a, seq);
                 }
             }
             Event::PermissionUserAdded(e) => {
@@ -678,11 +702,17 @@ impl State {
         i
     }
 
+    /// The slot of the permission group `pg` names, with its scope as recorded now. A
+    /// permission group lives while its scope does: named with a scope that is gone, it ends
+    /// (if it had not); named again, deleted, with a scope that exists, it starts a new life
+    /// (there is no event that creates one).
     fn touch_permission_group(&mut self, pg: &PermissionGroupRef, stamp: Stamp) -> usize {
-        match &pg.scope {
-            Scope::Workspace { workspace } => {
-                self.touch(Kind::Workspace, workspace, stamp);
-            }
+        let seq = stamp.seq;
+        let holder = match &pg.scope {
+            Scope::Workspace { workspace } => Some((
+                Kind::Workspace,
+                self.touch(Kind::Workspace, workspace, stamp),
+            )),
             Scope::Application {
                 application,
                 workspace,
@@ -691,28 +721,96 @@ impl State {
                     self.touch(Kind::Workspace, ws, stamp);
                 }
                 let a = self.touch(Kind::Application, application, stamp);
-                if let Some(a) = self.slot_mut(Kind::Application, a) {
-                    if a.workspace.is_none() {
-                        a.workspace.clone_from(workspace);
+                let adopts = workspace.is_some()
+                    && self
+                        .tables
+                        .table(Kind::Application)
+                        .slot(a)
+                        .is_some_and(|s| s.workspace.is_none());
+                if adopts {
+                    if let Some(s) = self.slot_mut(Kind::Application, a) {
+                        s.workspace.clone_from(workspace);
                     }
+                    self.end_unscoped(Kind::Application, a, seq);
                 }
+                Some((Kind::Application, a))
             }
-            _ => {}
-        }
+            _ => None,
+        };
         let p = self.touch_id(Kind::PermissionGroup, &pg.id, pg.display.as_ref(), stamp);
+        let mut rescoped = false;
         if let Some(s) = self.slot_mut(Kind::PermissionGroup, p) {
             if s.scope.as_ref() != Some(&pg.scope) {
                 s.scope = Some(pg.scope.clone());
+                rescoped = true;
             }
+        }
+        if let Some((kind, h)) = holder.filter(|_| rescoped) {
+            if let Some(s) = self.slot_mut(kind, h) {
+                if !s.scoped.contains(&p) {
+                    s.scoped.push(p);
+                }
+            }
+        }
+        let deleted = self
+            .tables
+            .table(Kind::PermissionGroup)
+            .slot(p)
+            .is_some_and(|s| s.deleted.is_some());
+        match (deleted, self.scope_gone(&pg.scope)) {
+            (true, None) => {
+                if let Some(s) = self.slot_mut(Kind::PermissionGroup, p) {
+                    s.deleted = None;
+                }
+            }
+            (false, Some(by)) => self.end(Kind::PermissionGroup, p, by, seq),
+            (true, Some(_)) | (false, None) => {}
         }
         p
     }
 
-    fn set_workspace(&mut self, application: usize, workspace: &EntityRef) {
+    /// Ends the live permission groups scoped to an application or workspace (slot `holder`
+    /// of `kind`) whose scope is gone: after it was deleted, or after an application moved
+    /// into a deleted workspace.
+    fn end_unscoped(&mut self, kind: Kind, holder: usize, seq: u64) {
+        let count = self
+            .tables
+            .table(kind)
+            .slot(holder)
+            .map_or(0, |s| s.scoped.len());
+        for k in 0..count {
+            let Some(p) = self
+                .tables
+                .table(kind)
+                .slot(holder)
+                .and_then(|s| s.scoped.get(k).copied())
+            else {
+                continue;
+            };
+            let Some(pg) = self.tables.table(Kind::PermissionGroup).slot(p) else {
+                continue;
+            };
+            if pg.deleted.is_some() {
+                continue;
+            }
+            if let Some(by) = pg.scope.as_ref().and_then(|sc| self.scope_gone(sc)) {
+                self.end(Kind::PermissionGroup, p, by, seq);
+            }
+        }
+    }
+
+    /// Records the workspace of an application; moved into a deleted workspace, its
+    /// permission groups end.
+    fn set_workspace(&mut self, application: usize, workspace: &EntityRef, seq: u64) {
+        let mut moved = false;
         if let Some(a) = self.slot_mut(Kind::Application, application) {
             if a.workspace.as_ref() != Some(workspace) {
                 a.workspace = Some(workspace.clone());
+                moved = true;
             }
+        }
+        if moved {
+            self.end_unscoped(Kind::Application, application, seq);
         }
     }
 
@@ -725,21 +823,30 @@ impl State {
     ) -> usize {
         let i = self.touch(kind, reference, stamp);
         if let Some(s) = self.slot_mut(kind, i) {
+            if s.deleted.take().is_some() {
+                // A new life: of the old one only the identity (and where the trail first
+                // saw it) carries over. Its links ended with it.
+                s.password_changed = None;
+            }
             s.created = Some(stamp);
-            s.deleted = None;
             s.attributes.clone_from(attrs);
         }
         i
     }
 
-    fn delete(&mut self, kind: Kind, reference: &EntityRef, stamp: Stamp) {
-        let i = self.touch(kind, reference, stamp);
+    /// Ends the life of slot `i` of `kind` by the deletion `by`, in the record at `seq`:
+    /// every link it has goes, on both ends, and is kept as its last known state. An entity
+    /// already deleted keeps the deletion that ended it.
+    fn end(&mut self, kind: Kind, i: usize, by: Stamp, seq: u64) {
         let Some(s) = self.slot_mut(kind, i) else {
             return;
         };
+        if s.deleted.is_some() {
+            return;
+        }
         let links = std::mem::take(&mut s.links);
+        s.last_changed = seq;
         // The other side of every link goes too, so live links stay symmetric.
-        let seq = stamp.seq;
         match kind {
             Kind::User => {
                 for g in links.member_of.keys() {
@@ -763,15 +870,36 @@ impl State {
                     self.unlink(Edge::GroupPermission, i, *p, seq);
                 }
             }
-            _ => {}
+            Kind::PermissionGroup => {
+                for u in links.members.keys() {
+                    self.unlink(Edge::UserPermission, *u, i, seq);
+                }
+                for g in links.member_groups.keys() {
+                    self.unlink(Edge::GroupPermission, *g, i, seq);
+                }
+            }
+            Kind::Application | Kind::Workspace => {}
         }
         if let Some(s) = self.slot_mut(kind, i) {
-            s.deleted = Some(SlotDeletion { by: stamp, links });
+            s.deleted = Some(SlotDeletion { by, links });
         }
     }
 
+    /// Links `from` to `to` by the record `stamp`, when both are live and not linked yet: a
+    /// deleted entity takes part in nothing, and a link recorded again keeps the record
+    /// that made it.
     fn link(&mut self, edge: Edge, from: usize, to: usize, stamp: Stamp) {
         let (from_kind, to_kind) = edge.kinds();
+        let (Some(f), Some(t)) = (
+            self.tables.table(from_kind).slot(from),
+            self.tables.table(to_kind).slot(to),
+        ) else {
+            return;
+        };
+        if f.deleted.is_some() || t.deleted.is_some() || edge.forward_of(&f.links).contains_key(&to)
+        {
+            return;
+        }
         if let Some(f) = self.slot_mut(from_kind, from) {
             edge.forward(&mut f.links).insert(to, stamp);
         }
@@ -848,6 +976,13 @@ impl Edge {
         match self {
             Edge::UserGroup | Edge::GroupGroup => &mut l.member_of,
             Edge::UserPermission | Edge::GroupPermission => &mut l.permission_groups,
+        }
+    }
+
+    fn forward_of(self, l: &SlotLinks) -> &LinkMap {
+        match self {
+            Edge::UserGroup | Edge::GroupGroup => &l.member_of,
+            Edge::UserPermission | Edge::GroupPermission => &l.permission_groups,
         }
     }
 
@@ -1029,6 +1164,27 @@ impl State {
                 s.deleted = deleted;
                 s.password_changed = password_changed;
                 s.last_changed = e.last_changed;
+            }
+        }
+        // Each permission group listed with the application or workspace of its scope, as
+        // the fold lists it when it first sees the scope.
+        let pgs = tables.table(Kind::PermissionGroup);
+        let mut holders: Vec<(Kind, EntityId, usize)> = Vec::new();
+        for p in 0..pgs.len() {
+            match pgs.slot(p).and_then(|s| s.scope.as_ref()) {
+                Some(Scope::Workspace { workspace }) => {
+                    holders.push((Kind::Workspace, workspace.id.clone(), p));
+                }
+                Some(Scope::Application { application, .. }) => {
+                    holders.push((Kind::Application, application.id.clone(), p));
+                }
+                _ => {}
+            }
+        }
+        for (kind, id, p) in holders {
+            let table = tables.table_mut(kind);
+            if let Some(s) = table.find(&id).and_then(|i| table.slot_mut(i)) {
+                s.scoped.push(p);
             }
         }
         Ok(State {

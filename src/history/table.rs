@@ -102,6 +102,10 @@ pub(super) struct Slot {
     pub(super) deleted: Option<SlotDeletion>,
     pub(super) password_changed: Option<Stamp>,
     pub(super) last_changed: u64,
+    /// For an application or a workspace: the permission groups (slot numbers) the fold has
+    /// seen scoped to it, so deleting it finds them without a scan. Some may have moved to
+    /// another scope since; their current scope decides.
+    pub(super) scoped: Vec<usize>,
     /// The public form, made on first read; emptied whenever the slot changes.
     view: OnceLock<Box<Entity>>,
 }
@@ -120,6 +124,7 @@ impl Slot {
             deleted: None,
             password_changed: None,
             last_changed: first_seen.seq,
+            scoped: Vec::new(),
             view: OnceLock::new(),
         }
     }
