@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use super::table::{Kind, LinkMap, Slot, SlotDeletion, SlotLinks, Stamp, Tables};
 
@@ -222,14 +222,14 @@ impl Entity {
 /// first read and kept until the fold changes that entity again.
 #[derive(Clone)]
 pub struct State {
-    tenant: TenantId,
-    seq: u64,
-    at: Option<DateTime<Utc>>,
-    started_after: u64,
-    tables: Tables,
-    unknown_events: u64,
-    unreadable: Vec<u64>,
-    purged_through: Option<u64>,
+    pub(super) tenant: TenantId,
+    pub(super) seq: u64,
+    pub(super) at: Option<DateTime<Utc>>,
+    pub(super) started_after: u64,
+    pub(super) tables: Tables,
+    pub(super) unknown_events: u64,
+    pub(super) unreadable: Vec<u64>,
+    pub(super) purged_through: Option<u64>,
 }
 
 impl State {
@@ -1036,170 +1036,6 @@ impl std::fmt::Debug for State {
     }
 }
 
-/// The saved form: each kind as a map from id to [`Entity`], in id order.
-#[derive(Serialize)]
-struct SavedRef<'a> {
-    tenant: &'a TenantId,
-    seq: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    at: Option<DateTime<Utc>>,
-    started_after: u64,
-    users: KindRef<'a>,
-    groups: KindRef<'a>,
-    applications: KindRef<'a>,
-    workspaces: KindRef<'a>,
-    permission_groups: KindRef<'a>,
-    unknown_events: u64,
-    #[serde(skip_serializing_if = "<[u64]>::is_empty")]
-    unreadable: &'a [u64],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    purged_through: Option<u64>,
-}
-
-struct KindRef<'a>(&'a State, Kind);
-
-impl Serialize for KindRef<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_map(self.0.of_kind(self.1).map(|e| (&e.key.id, e)))
-    }
-}
-
-#[derive(Deserialize)]
-struct Saved {
-    tenant: TenantId,
-    seq: u64,
-    #[serde(default)]
-    at: Option<DateTime<Utc>>,
-    started_after: u64,
-    #[serde(default)]
-    users: BTreeMap<EntityId, Entity>,
-    #[serde(default)]
-    groups: BTreeMap<EntityId, Entity>,
-    #[serde(default)]
-    applications: BTreeMap<EntityId, Entity>,
-    #[serde(default)]
-    workspaces: BTreeMap<EntityId, Entity>,
-    #[serde(default)]
-    permission_groups: BTreeMap<EntityId, Entity>,
-    #[serde(default)]
-    unknown_events: u64,
-    #[serde(default)]
-    unreadable: Vec<u64>,
-    #[serde(default)]
-    purged_through: Option<u64>,
-}
-
-impl Serialize for State {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        SavedRef {
-            tenant: &self.tenant,
-            seq: self.seq,
-            at: self.at,
-            started_after: self.started_after,
-            users: KindRef(self, Kind::User),
-            groups: KindRef(self, Kind::Group),
-            applications: KindRef(self, Kind::Application),
-            workspaces: KindRef(self, Kind::Workspace),
-            permission_groups: KindRef(self, Kind::PermissionGroup),
-            unknown_events: self.unknown_events,
-            unreadable: &self.unreadable,
-            purged_through: self.purged_through,
-        }
-        .serialize(s)
-    }
-}
-
-impl<'de> Deserialize<'de> for State {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        State::from_saved(Saved::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
-}
-
-impl State {
-    /// Rebuilds the tables from the saved form: every entity first, so links can name them.
-    fn from_saved(saved: Saved) -> std::result::Result<State, String> {
-        let mut tables = Tables::default();
-        let kinds = [
-            saved.users,
-            saved.groups,
-            saved.applications,
-            saved.workspaces,
-            saved.permission_groups,
-        ];
-        let too_many = || "more than 4294967295 actors in one state".to_owned();
-        for (kind, entities) in Kind::ALL.into_iter().zip(&kinds) {
-            for (id, e) in entities {
-                let first_seen = tables.stamp(&e.first_seen).ok_or_else(too_many)?;
-                tables.table_mut(kind).find_or_add(id, first_seen);
-            }
-        }
-        for (kind, entities) in Kind::ALL.into_iter().zip(kinds) {
-            for (id, e) in entities {
-                let links = tables.slot_links(&e.links)?;
-                let deleted = match &e.deleted {
-                    Some(d) => Some(SlotDeletion {
-                        by: tables.stamp(&d.by).ok_or_else(too_many)?,
-                        links: tables.slot_links(&d.links)?,
-                    }),
-                    None => None,
-                };
-                let created = match &e.created {
-                    Some(c) => Some(tables.stamp(c).ok_or_else(too_many)?),
-                    None => None,
-                };
-                let password_changed = match &e.password_changed {
-                    Some(p) => Some(tables.stamp(p).ok_or_else(too_many)?),
-                    None => None,
-                };
-                let table = tables.table_mut(kind);
-                let Some(s) = table.find(&id).and_then(|i| table.slot_mut(i)) else {
-                    continue;
-                };
-                s.display = e.display;
-                s.attributes = e.attributes;
-                s.workspace = e.workspace;
-                s.scope = e.scope;
-                s.links = links;
-                s.created = created;
-                s.deleted = deleted;
-                s.password_changed = password_changed;
-                s.last_changed = e.last_changed;
-            }
-        }
-        // Each permission group listed with the application or workspace of its scope, as
-        // the fold lists it when it first sees the scope.
-        let pgs = tables.table(Kind::PermissionGroup);
-        let mut holders: Vec<(Kind, EntityId, usize)> = Vec::new();
-        for p in 0..pgs.len() {
-            match pgs.slot(p).and_then(|s| s.scope.as_ref()) {
-                Some(Scope::Workspace { workspace }) => {
-                    holders.push((Kind::Workspace, workspace.id.clone(), p));
-                }
-                Some(Scope::Application { application, .. }) => {
-                    holders.push((Kind::Application, application.id.clone(), p));
-                }
-                _ => {}
-            }
-        }
-        for (kind, id, p) in holders {
-            let table = tables.table_mut(kind);
-            if let Some(s) = table.find(&id).and_then(|i| table.slot_mut(i)) {
-                s.scoped.push(p);
-            }
-        }
-        Ok(State {
-            tenant: saved.tenant,
-            seq: saved.seq,
-            at: saved.at,
-            started_after: saved.started_after,
-            tables,
-            unknown_events: saved.unknown_events,
-            unreadable: saved.unreadable,
-            purged_through: saved.purged_through,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1261,45 +1097,5 @@ mod tests {
         );
         // The group's side of the link went with the deletion.
         assert!(state.group(&"g1".into()).unwrap().links.members.is_empty());
-    }
-
-    #[test]
-    fn the_saved_form_reads_back_to_an_equal_state_and_the_same_json() {
-        let records = trail();
-        let mut state = State::new("default");
-        for r in &records[..3] {
-            state.apply(r).unwrap();
-        }
-        let saved = serde_json::to_value(&state).unwrap();
-        assert_eq!(
-            saved["users"]["42"]["links"]["member_of"]["g1"]["actor"]["display"],
-            "root"
-        );
-        assert_eq!(
-            saved["users"]["42"]["password_changed"],
-            serde_json::Value::Null
-        );
-        let mut back: State = serde_json::from_value(saved.clone()).unwrap();
-        assert_eq!(back, state);
-        assert_eq!(serde_json::to_value(&back).unwrap(), saved);
-        // Folding on from the saved form gives what folding straight through gives.
-        back.apply(&records[3]).unwrap();
-        state.apply(&records[3]).unwrap();
-        assert_eq!(back, state);
-        assert_ne!(back, State::new("default"));
-    }
-
-    #[test]
-    fn a_saved_state_linking_to_an_entity_it_does_not_hold_is_refused() {
-        let records = trail();
-        let mut state = State::new("default");
-        state.apply(&records[0]).unwrap();
-        let mut saved = serde_json::to_value(&state).unwrap();
-        saved["groups"] = serde_json::json!({});
-        let err = serde_json::from_value::<State>(saved).unwrap_err();
-        assert!(
-            err.to_string().contains("names group g1"),
-            "unexpected error: {err}"
-        );
     }
 }
