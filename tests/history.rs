@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use audit_log::history::{AccessFilter, History, Point, State};
+use audit_log::history::{AccessFilter, Change, History, PathChange, Point, State};
 use audit_log::{
     Actor, AuditLog, AuditSink, EntityId, EntityKey, EntityRef, Entry, Event, MemorySink, Outcome,
     PermissionGroupRef, Query, Scope,
@@ -438,6 +438,67 @@ fn keys() -> Vec<(String, EntityKey)> {
     out
 }
 
+/// A change as the model can tell it: its kind, the permission group, and the ways in it
+/// names (all of the grant's for access gained or lost, the one path for a path change).
+type ChangeSeen = (&'static str, String, BTreeSet<String>);
+
+fn way_in(p: &audit_log::AccessPath) -> String {
+    p.via
+        .last()
+        .map_or_else(|| "direct".to_owned(), |g| g.id.as_str().to_owned())
+}
+
+fn seen(c: &Change) -> ChangeSeen {
+    let grant = |g: &audit_log::history::Grant| -> (String, BTreeSet<String>) {
+        (
+            g.permission_group.id.as_str().to_owned(),
+            g.paths.iter().map(way_in).collect(),
+        )
+    };
+    let path = |p: &PathChange| -> (String, BTreeSet<String>) {
+        (
+            p.permission_group.id.as_str().to_owned(),
+            [way_in(&p.path)].into(),
+        )
+    };
+    match c {
+        Change::AccessGained(g) => ("access_gained", grant(g).0, grant(g).1),
+        Change::AccessLost(g) => ("access_lost", grant(g).0, grant(g).1),
+        Change::PathGained(p) => ("path_gained", path(p).0, path(p).1),
+        Change::PathLost(p) => ("path_lost", path(p).0, path(p).1),
+        other => panic!("a change this test does not know: {other:?}"),
+    }
+}
+
+/// What the model says changed between two of its [`Model::entries`].
+fn expected_changes(
+    before: &BTreeMap<String, BTreeSet<String>>,
+    after: &BTreeMap<String, BTreeSet<String>>,
+) -> BTreeSet<ChangeSeen> {
+    let mut out = BTreeSet::new();
+    for (pg, ways) in before {
+        match after.get(pg) {
+            None => {
+                out.insert(("access_lost", pg.clone(), ways.clone()));
+            }
+            Some(now) => {
+                for w in ways.difference(now) {
+                    out.insert(("path_lost", pg.clone(), [w.clone()].into()));
+                }
+                for w in now.difference(ways) {
+                    out.insert(("path_gained", pg.clone(), [w.clone()].into()));
+                }
+            }
+        }
+    }
+    for (pg, ways) in after {
+        if !before.contains_key(pg) {
+            out.insert(("access_gained", pg.clone(), ways.clone()));
+        }
+    }
+    out
+}
+
 fn ops_with_outcomes() -> impl Strategy<Value = Vec<(Op, bool)>> {
     proptest::collection::vec((op(), proptest::bool::weighted(0.9)), 0..60)
 }
@@ -468,14 +529,20 @@ proptest! {
         let records = store.find(&Query::new());
         let mut changes: BTreeMap<u8, Vec<u64>> = BTreeMap::new();
         let mut app0_changes: BTreeMap<u8, Vec<u64>> = BTreeMap::new();
+        let mut path_changes: BTreeMap<u8, Vec<(u64, BTreeSet<ChangeSeen>)>> = BTreeMap::new();
         for p in 0..=ops.len() {
             if p > 0 {
                 let (op, ok) = &ops[p - 1];
                 let before: Vec<_> = (0..USERS).map(|u| (model.access(u, None), model.access(u, Some(0)))).collect();
+                let entries_before: Vec<_> = (0..USERS).map(|u| model.entries(u, None)).collect();
                 if *ok {
                     model.apply(op, p as u64);
                 }
                 for u in 0..USERS {
+                    let seen = expected_changes(&entries_before[u as usize], &model.entries(u, None));
+                    if !seen.is_empty() {
+                        path_changes.entry(u).or_default().push((p as u64, seen));
+                    }
                     if model.access(u, None) != before[u as usize].0 {
                         changes.entry(u).or_default().push(p as u64);
                     }
@@ -516,6 +583,13 @@ proptest! {
             let blame = cold.blame(id.as_str(), &AccessFilter::Application("a0".into()), Point::Seq(0), Point::Head).unwrap();
             let seqs: Vec<u64> = blame.iter().map(|b| b.record.seq).collect();
             prop_assert_eq!(seqs, app0_changes.get(&u).cloned().unwrap_or_default(), "app blame of user {}", u);
+            let found: Vec<(u64, BTreeSet<ChangeSeen>)> = cold
+                .access_changes(id.as_str(), &AccessFilter::Any, Point::Seq(0), Point::Head)
+                .unwrap()
+                .iter()
+                .map(|c| (c.record.seq, c.changes.iter().map(seen).collect()))
+                .collect();
+            prop_assert_eq!(found, path_changes.get(&u).cloned().unwrap_or_default(), "access changes of user {}", u);
         }
     }
 
@@ -581,6 +655,10 @@ proptest! {
                 prop_assert_eq!(
                     resumed.blame(id.as_str(), &AccessFilter::Any, at, Point::Head).unwrap(),
                     full.blame(id.as_str(), &AccessFilter::Any, at, Point::Head).unwrap()
+                );
+                prop_assert_eq!(
+                    resumed.access_changes(id.as_str(), &AccessFilter::Any, at, Point::Head).unwrap(),
+                    full.access_changes(id.as_str(), &AccessFilter::Any, at, Point::Head).unwrap()
                 );
             }
             for key in &entities {
@@ -921,4 +999,90 @@ fn a_snapshot_is_as_large_as_the_directory_not_the_trail() {
         State::from_snapshot_bytes(&churned.to_snapshot_bytes()).unwrap(),
         churned
     );
+}
+
+/// With a direct grant and a grant through nested groups, taking the user out of the group
+/// changes no access (blame stays empty) but loses a path, which `access_changes` reports,
+/// marked so; so does the path coming back, and the access going for good.
+#[test]
+fn access_changes_tell_a_path_lost_while_access_is_kept() {
+    let payroll = || pg(1, ScopeChoice::System);
+    let store = trail(vec![
+        Event::permission_user_added(user(1), payroll()), // 1
+        Event::user_added_to_group(user(1), group(1)),    // 2
+        Event::group_added_to_group(group(1), group(2)),  // 3
+        Event::permission_group_added(group(2), payroll()), // 4
+        Event::user_removed_from_group(user(1), group(1)), // 5
+        Event::user_added_to_group(user(1), group(2)),    // 6
+        Event::permission_user_removed(user(1), payroll()), // 7
+        Event::group_deleted(group(2)),                   // 8
+    ]);
+    let history = History::new(&store);
+    let blame = history
+        .blame("u1", &AccessFilter::Any, Point::Seq(1), Point::Head)
+        .unwrap();
+    assert_eq!(
+        blame.iter().map(|b| b.record.seq).collect::<Vec<_>>(),
+        vec![8]
+    );
+    let changes = history
+        .access_changes("u1", &AccessFilter::Any, Point::Seq(1), Point::Head)
+        .unwrap();
+    let said: Vec<(u64, Vec<String>)> = changes
+        .iter()
+        .map(|c| {
+            (
+                c.record.seq,
+                c.changes.iter().map(ToString::to_string).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        said,
+        vec![
+            (
+                4,
+                vec!["path gained: role 1 (system) via group 1 -> group 2".to_owned()]
+            ),
+            (
+                5,
+                vec!["path lost: role 1 (system) via group 1 -> group 2".to_owned()]
+            ),
+            (
+                6,
+                vec!["path gained: role 1 (system) via group 2".to_owned()]
+            ),
+            (7, vec!["path lost: role 1 (system) direct".to_owned()]),
+            (8, vec!["lost role 1 (system) via group 2".to_owned()]),
+        ]
+    );
+    let lost = &changes[1];
+    assert!(!lost.changes_access());
+    let Change::PathLost(p) = &lost.changes[0] else {
+        panic!("{lost:?}");
+    };
+    assert_eq!(
+        p.path.links.iter().map(|l| l.seq).collect::<Vec<_>>(),
+        vec![2, 3, 4],
+        "the records that made the path that went"
+    );
+    assert!(changes[4].changes_access());
+    assert_eq!(
+        changes
+            .iter()
+            .filter(|c| c.changes_access())
+            .map(|c| c.record.seq)
+            .collect::<Vec<_>>(),
+        blame.iter().map(|b| b.record.seq).collect::<Vec<_>>()
+    );
+    let json = serde_json::to_value(&lost.changes[0]).unwrap();
+    assert_eq!(json["change"], "path_lost");
+    assert_eq!(json["permission_group"]["id"], "p1");
+    assert_eq!(
+        serde_json::from_value::<Change>(json).unwrap(),
+        lost.changes[0]
+    );
+    assert!(lost
+        .to_string()
+        .ends_with(": path lost: role 1 (system) via group 1 -> group 2;"));
 }

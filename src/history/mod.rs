@@ -12,6 +12,9 @@
 //!   give it (direct, via group G, via nested groups H -> G) and the records behind each link.
 //! - [`History::blame`]: the records that changed a user's access between two points,
 //!   including indirect ones (a group removed from a parent, a group or scope deleted).
+//! - [`History::access_changes`]: the same records, and also those that only took away or
+//!   added a path while the user kept the access ("access kept, a path lost"), each change
+//!   marked ([`Change::AccessLost`], [`Change::PathLost`], ...).
 //! - [`History::diff`]: what changed about one entity between two points.
 //!
 //! ```
@@ -91,7 +94,7 @@
 //! retention purge) that keeps it where the records it folds are no longer kept;
 //! [`State::from_snapshot`] reads it back to an equal state, and [`History::resume`] goes on
 //! from it: at every point from the snapshot's seq on, `state_at`, `entity_at`, `access`,
-//! `blame` and `diff` give what a history folding the whole trail gives.
+//! `blame`, `access_changes` and `diff` give what a history folding the whole trail gives.
 //! [`State::to_snapshot_bytes`] writes it as canonical text. `Serialize` and `Deserialize` of
 //! [`State`] are this encoding too.
 //!
@@ -163,7 +166,7 @@ use crate::record::{Record, TenantId};
 use crate::sink::AuditStore;
 
 pub use access::{Access, AccessFilter, AccessPath, Cycle, Grant};
-pub use blame::BlameEntry;
+pub use blame::{AccessChange, BlameEntry, Change, PathChange};
 pub use diff::{EntityDiff, EntityStatus, FieldDiff, LinkChange};
 pub use snapshot::SnapshotError;
 pub use state::{Deletion, Entity, Links, RecordRef, Relation, State};
