@@ -803,6 +803,13 @@ fn a_recreated_application_starts_with_no_grants() {
         .as_ref()
         .expect("ended with its application");
     assert_eq!(deletion.by.seq, 6);
+    let at_7 = history.state_at(Point::Seq(7)).unwrap();
+    assert!(
+        at_7.scope_deleted(&"p1".into()).is_none(),
+        "a1 exists again"
+    );
+    assert!(!at_7.grants(&"p1".into()), "but p1 ended with the old a1");
+    assert!(history.state_at(Point::Head).unwrap().grants(&"p1".into()));
     assert!(deletion.links.members.contains_key(&"u1".into()));
     assert!(deletion.links.member_groups.contains_key(&"g1".into()));
     let state = history.state_at(Point::Head).unwrap();

@@ -459,12 +459,13 @@ impl State {
         }
     }
 
-    /// Whether a permission group is known and its scope exists.
+    /// Whether a permission group can give access: known, not ended (see the
+    /// [module docs](super#deleted-and-re-created-entities)), and its scope exists.
     pub fn grants(&self, permission_group: &EntityId) -> bool {
         self.tables
             .table(Kind::PermissionGroup)
-            .find(permission_group)
-            .is_some()
+            .get(permission_group)
+            .is_some_and(|p| p.deleted.is_none())
             && self.scope_deleted(permission_group).is_none()
     }
 
@@ -890,18 +891,20 @@ impl State {
     /// that made it.
     fn link(&mut self, edge: Edge, from: usize, to: usize, stamp: Stamp) {
         let (from_kind, to_kind) = edge.kinds();
-        let (Some(f), Some(t)) = (
-            self.tables.table(from_kind).slot(from),
-            self.tables.table(to_kind).slot(to),
-        ) else {
-            return;
+        let live = |t: &Tables, kind: Kind, i: usize| {
+            t.table(kind).slot(i).is_some_and(|s| s.deleted.is_none())
         };
-        if f.deleted.is_some() || t.deleted.is_some() || edge.forward_of(&f.links).contains_key(&to)
-        {
+        if !live(&self.tables, from_kind, from) || !live(&self.tables, to_kind, to) {
             return;
         }
-        if let Some(f) = self.slot_mut(from_kind, from) {
-            edge.forward(&mut f.links).insert(to, stamp);
+        let Some(f) = self.slot_mut(from_kind, from) else {
+            return;
+        };
+        match edge.forward(&mut f.links).entry(to) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(stamp);
+            }
+            std::collections::btree_map::Entry::Occupied(_) => return,
         }
         if let Some(t) = self.slot_mut(to_kind, to) {
             edge.backward(&mut t.links).insert(from, stamp);
@@ -976,13 +979,6 @@ impl Edge {
         match self {
             Edge::UserGroup | Edge::GroupGroup => &mut l.member_of,
             Edge::UserPermission | Edge::GroupPermission => &mut l.permission_groups,
-        }
-    }
-
-    fn forward_of(self, l: &SlotLinks) -> &LinkMap {
-        match self {
-            Edge::UserGroup | Edge::GroupGroup => &l.member_of,
-            Edge::UserPermission | Edge::GroupPermission => &l.permission_groups,
         }
     }
 
