@@ -440,6 +440,36 @@ impl State {
         Some(self.tables.table(kind).slot(i)?.deleted.as_ref()?.by)
     }
 
+    /// [`State::scope_gone`] for a scope whose application or workspace is slot `holder` of
+    /// `kind`, and whose recorded workspace (for an application scope) is slot `scope_ws`:
+    /// the same answer, without looking up what the caller has just touched.
+    fn scope_gone_from(
+        &self,
+        kind: Kind,
+        holder: usize,
+        scope: &Scope,
+        scope_ws: Option<usize>,
+    ) -> Option<Stamp> {
+        let by = |kind: Kind, i: usize| Some(self.tables.table(kind).slot(i)?.deleted.as_ref()?.by);
+        let Kind::Application = kind else {
+            return by(kind, holder);
+        };
+        let app = self.tables.table(Kind::Application).slot(holder)?;
+        if let Some(d) = &app.deleted {
+            return Some(d.by);
+        }
+        let recorded = match scope {
+            Scope::Application { workspace, .. } => workspace.as_ref(),
+            _ => None,
+        };
+        match (app.workspace.as_ref(), recorded, scope_ws) {
+            // The application lives in the workspace the scope names: the slot is at hand.
+            (Some(w), Some(r), Some(i)) if w.id == r.id => by(Kind::Workspace, i),
+            (None, Some(_), Some(i)) => by(Kind::Workspace, i),
+            _ => self.scope_gone(scope),
+        }
+    }
+
     /// The workspace a scope lives in: the workspace of a workspace scope, or the
     /// application's (as the state knows it, else as the scope recorded it).
     pub fn scope_workspace<'a>(&'a self, scope: &'a Scope) -> Option<&'a EntityId> {
@@ -709,6 +739,9 @@ impl State {
     /// (there is no event that creates one).
     fn touch_permission_group(&mut self, pg: &PermissionGroupRef, stamp: Stamp) -> usize {
         let seq = stamp.seq;
+        // The workspace slot the scope names, kept so the scope check below needs no
+        // look-up in the common case (this runs for every permission record).
+        let mut scope_ws: Option<usize> = None;
         let holder = match &pg.scope {
             Scope::Workspace { workspace } => Some((
                 Kind::Workspace,
@@ -719,7 +752,7 @@ impl State {
                 workspace,
             } => {
                 if let Some(ws) = workspace {
-                    self.touch(Kind::Workspace, ws, stamp);
+                    scope_ws = Some(self.touch(Kind::Workspace, ws, stamp));
                 }
                 let a = self.touch(Kind::Application, application, stamp);
                 let adopts = workspace.is_some()
@@ -758,7 +791,11 @@ impl State {
             .table(Kind::PermissionGroup)
             .slot(p)
             .is_some_and(|s| s.deleted.is_some());
-        match (deleted, self.scope_gone(&pg.scope)) {
+        let gone = match holder {
+            Some((kind, h)) => self.scope_gone_from(kind, h, &pg.scope, scope_ws),
+            None => None,
+        };
+        match (deleted, gone) {
             (true, None) => {
                 if let Some(s) = self.slot_mut(Kind::PermissionGroup, p) {
                     s.deleted = None;
