@@ -2,8 +2,9 @@
 //! application is gone. Who did it, when, and how?"
 //!
 //! Builds a small organisation in a `MemorySink` (workspaces, applications, nested groups,
-//! permission groups at all three scopes), lets three admins change it over a few days, then
-//! answers from the trail alone with `History`.
+//! permission groups at all three scopes), lets three admins change it over a few days (one
+//! of them deletes an application, another creates it again), then answers from the trail
+//! alone with `History`.
 //!
 //! Run with `cargo run --example investigate_access`.
 
@@ -100,7 +101,7 @@ fn main() -> Result<(), audit_log::Error> {
     )?;
     rec(
         &root,
-        Event::permission_group_added(employees.clone(), everyone),
+        Event::permission_group_added(employees.clone(), everyone.clone()),
     )?;
     rec(
         &root,
@@ -120,6 +121,8 @@ fn main() -> Result<(), audit_log::Error> {
         &root,
         Event::user_added_to_group(dave.clone(), sales.clone()),
     )?;
+    // alice also holds "Can log in" directly (she is on call), besides through Employees.
+    rec(&root, Event::permission_user_added(alice.clone(), everyone))?;
     for i in 0..30u32 {
         let u = EntityRef::new(100 + i, format!("user{i:02}"));
         rec(
@@ -151,6 +154,12 @@ fn main() -> Result<(), audit_log::Error> {
     rec(
         &carol,
         Event::application_deleted(crm.clone(), sales_ws.clone()),
+    )?;
+    // 5 March 18:05: root creates a CRM application again, with the same id.
+    clock.set(Utc.with_ymd_and_hms(2026, 3, 5, 18, 5, 0).unwrap());
+    rec(
+        &root,
+        Event::application_created(crm.clone(), sales_ws.clone()),
     )?;
 
     // --- 6 March: the investigation. ---
@@ -202,6 +211,20 @@ fn main() -> Result<(), audit_log::Error> {
         println!("  {b}");
     }
 
+    println!("\n== ... and how she holds what she kept ==");
+    // access_changes reports what blame does and also the paths that went (or came) while
+    // access stayed: a direct grant kept "Can log in" when her way through the groups went.
+    for c in history.access_changes(42, &AccessFilter::Any, week_start, Point::Head)? {
+        for change in c.changes.iter().filter(|ch| !ch.changes_access()) {
+            println!(
+                "  #{} {} {}: {change}",
+                c.record.seq,
+                c.record.actor.label(),
+                action(&c.record)
+            );
+        }
+    }
+
     println!("\n== Where did the CRM application go? ==");
     let state = history.state_at(Point::Head)?;
     if let Some(app) = state.application(&"app-crm".into()) {
@@ -224,6 +247,27 @@ fn main() -> Result<(), audit_log::Error> {
     }
     for b in history.blame(44, &AccessFilter::Any, week_start, Point::Head)? {
         println!("  so dave: {b}");
+    }
+    if let Some(app) = state
+        .application(&"app-crm".into())
+        .filter(|a| !a.is_deleted())
+    {
+        println!(
+            "{} exists again (created by {} in record #{}), as a new application: \
+             nobody's access came back with it.",
+            app.label(),
+            app.created.as_ref().map_or("?", |c| c.actor.label()),
+            app.created.as_ref().map_or(0, |c| c.seq),
+        );
+        let dave_now = history.access(44, Point::Head)?;
+        println!(
+            "  dave holds CRM users: {}",
+            if dave_now.holds(&"pg-crm".into()) {
+                "yes"
+            } else {
+                "no, until someone grants it again"
+            }
+        );
     }
 
     println!("\n== Timeline of group Finance-Staff ==");

@@ -108,6 +108,11 @@ pub enum Error {
     /// An I/O error outside a store (writing an export, reading a checkpoint file).
     #[error("i/o error")]
     Io(#[from] std::io::Error),
+
+    /// A [`State`](crate::history::State) snapshot could not be read back: a version this
+    /// build does not read, or one that does not follow its layout.
+    #[error("unreadable state snapshot: {0}")]
+    Snapshot(crate::history::SnapshotError),
 }
 
 /// A boxed error from a driver or the standard library.
@@ -181,6 +186,7 @@ impl Error {
                 source: source(),
             },
             Error::Io(e) => Error::Io(std::io::Error::new(e.kind(), e.to_string())),
+            Error::Snapshot(e) => Error::Snapshot(e.clone()),
         }
     }
 

@@ -17,6 +17,7 @@ use crate::record::{Actor, Context, Outcome, TenantId};
 pub fn run_all<H: Harness>(h: &H) {
     investigate_lost_access(&h.fresh());
     deletions_remove_access_and_keep_last_state(&h.fresh());
+    recreated_entities_start_a_new_life(&h.fresh());
     entities_first_seen_before_the_trail(&h.fresh());
     group_cycles_terminate_and_are_reported(&h.fresh());
     unknown_and_custom_events_pass_through_the_fold(&h.fresh());
@@ -103,6 +104,8 @@ struct Org {
 struct OrgSeqs {
     alice_in_accounting: u64,
     accounting_in_finance_staff: u64,
+    /// The same nesting recorded again: it changes nothing, the first record stays the link's.
+    accounting_in_finance_staff_again: u64,
     finance_staff_in_employees: u64,
     finance_staff_payroll_editors: u64,
     finance_staff_viewers: u64,
@@ -223,11 +226,11 @@ fn build_org(w: &Writer<'_>) -> Org {
     ] {
         w.rec(&root, Event::group_created(g.clone()));
     }
-    w.rec(
+    org.seq.accounting_in_finance_staff = w.rec(
         &root,
         Event::group_added_to_group(org.accounting.clone(), org.finance_staff.clone()),
     );
-    org.seq.accounting_in_finance_staff = w.rec(
+    org.seq.accounting_in_finance_staff_again = w.rec(
         &root,
         Event::group_added_to_group(org.accounting.clone(), org.finance_staff.clone()),
     );
@@ -407,7 +410,11 @@ pub fn investigate_lost_access(store: &dyn Subject) {
             s.accounting_in_finance_staff,
             s.finance_staff_payroll_editors
         ],
-        "the records that made each link (the second, identical nesting record is the one in force)"
+        "the records that made each link (the second, identical nesting record changed nothing)"
+    );
+    assert_ne!(
+        s.accounting_in_finance_staff,
+        s.accounting_in_finance_staff_again
     );
     let wiki = before.grant(&"pg-wiki-read".into()).expect("wiki");
     assert_eq!(
@@ -779,6 +786,219 @@ pub fn deletions_remove_access_and_keep_last_state(store: &dyn Subject) {
         1 + 2 + 8 + 1,
         "parent, two roles, eight users + frank"
     );
+}
+
+/// An application, a group, a user and a workspace deleted and created again with the same
+/// ids start new lives with nothing: no grant of the deleted application's permission
+/// groups comes back, nor a membership, nor a workspace's applications. The old lives stay
+/// readable at points inside them and in the timelines.
+pub fn recreated_entities_start_a_new_life(store: &dyn Subject) {
+    let w = Writer::new(store);
+    let org = build_org(&w);
+    let history = History::new(store);
+    let mark = history.resolve(Point::Head).expect("head");
+    assert_eq!(
+        ids(&history.access(42, Point::Head).expect("access")),
+        vec![
+            "pg-fin-view",
+            "pg-ledger-ed",
+            "pg-payroll-ed",
+            "pg-wiki-read"
+        ]
+    );
+    assert_eq!(
+        ids(&history.access(43, Point::Head).expect("access")),
+        vec!["pg-payroll-ed"]
+    );
+
+    w.at(day(7, 9, 0));
+    let payroll_deleted = w.rec(
+        &org.bob,
+        Event::application_deleted(org.payroll.clone(), org.finance.clone()),
+    );
+    let payroll_again = w.rec(
+        &org.root,
+        Event::application_created(org.payroll.clone(), org.finance.clone()),
+    );
+    let accounting_deleted = w.rec(&org.bob, Event::group_deleted(org.accounting.clone()));
+    let accounting_again = w.rec(&org.root, Event::group_created(org.accounting.clone()));
+    let dave_deleted = w.rec(&org.bob, Event::user_deleted(org.dave.clone()));
+    // Recorded while dave is deleted: it links nothing.
+    w.rec(
+        &org.root,
+        Event::user_added_to_group(org.dave.clone(), org.sales.clone()),
+    );
+    let dave_again = w.rec(
+        &org.root,
+        UserCreated::new(org.dave.clone()).login_name("dave"),
+    );
+    let engineering_deleted = w.rec(
+        &org.carol,
+        Event::workspace_deleted(org.engineering.clone()),
+    );
+    w.rec(&org.root, Event::workspace_created(org.engineering.clone()));
+    let regrant = w.rec(
+        &org.carol,
+        Event::permission_user_added(org.erin.clone(), org.payroll_editors.clone()),
+    );
+
+    // Nothing of the old lives gives access now; only carol's new grant does.
+    assert!(
+        history
+            .access(42, Point::Head)
+            .expect("access")
+            .grants
+            .is_empty(),
+        "alice: Accounting, her only group, is a new group she is not in"
+    );
+    let erin = history.access(43, Point::Head).expect("access");
+    assert_eq!(ids(&erin), vec!["pg-payroll-ed"]);
+    assert_eq!(
+        erin.grants[0].paths[0]
+            .links
+            .iter()
+            .map(|l| l.seq)
+            .collect::<Vec<_>>(),
+        vec![regrant]
+    );
+    assert!(history
+        .access(44, Point::Head)
+        .expect("access")
+        .grants
+        .is_empty());
+    assert_eq!(
+        ids(&history.access(45, Point::Head).expect("access")),
+        vec!["pg-sys"],
+        "frank keeps the system scope; CI and the Wiki went with Engineering"
+    );
+    // Blame names the deletions and the new grant, never a re-creation.
+    let erin_blame = history
+        .blame(43, &AccessFilter::Any, Point::Seq(mark), Point::Head)
+        .expect("blame");
+    assert_eq!(
+        erin_blame
+            .iter()
+            .map(|b| (b.record.seq, ids_of(&b.lost), ids_of(&b.gained)))
+            .collect::<Vec<_>>(),
+        vec![
+            (payroll_deleted, vec!["pg-payroll-ed"], vec![]),
+            (regrant, vec![], vec!["pg-payroll-ed"])
+        ]
+    );
+    let alice_blame = history
+        .blame(42, &AccessFilter::Any, Point::Seq(mark), Point::Head)
+        .expect("blame");
+    assert_eq!(
+        alice_blame
+            .iter()
+            .map(|b| (b.record.seq, ids_of(&b.lost)))
+            .collect::<Vec<_>>(),
+        vec![
+            (payroll_deleted, vec!["pg-payroll-ed"]),
+            (
+                accounting_deleted,
+                vec!["pg-fin-view", "pg-ledger-ed", "pg-wiki-read"]
+            )
+        ]
+    );
+
+    let state = history.state_at(Point::Head).expect("state");
+    // The new Payroll: its own creation, none of the old attributes.
+    let payroll = state.application(&"app-payroll".into()).expect("payroll");
+    assert!(!payroll.is_deleted());
+    assert_eq!(payroll.created.as_ref().map(|c| c.seq), Some(payroll_again));
+    assert!(payroll.attributes.is_empty());
+    // Payroll editors ended with the old application, keeping who was in it; carol's grant
+    // started its new life.
+    let editors = state
+        .permission_group(&"pg-payroll-ed".into())
+        .expect("editors");
+    assert_eq!(
+        editors
+            .links
+            .members
+            .keys()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>(),
+        vec!["43"]
+    );
+    assert!(editors.links.member_groups.is_empty());
+    let ended = history
+        .entity_at(
+            &EntityKey::permission_group("pg-payroll-ed"),
+            Point::Seq(regrant - 1),
+        )
+        .expect("entity")
+        .expect("known");
+    let deletion = ended.deleted.as_ref().expect("ended with Payroll");
+    assert_eq!(
+        (deletion.by.seq, &deletion.by.actor),
+        (payroll_deleted, &org.bob)
+    );
+    assert_eq!(
+        deletion
+            .links
+            .member_groups
+            .keys()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>(),
+        vec!["g-fin"]
+    );
+    assert!(!state
+        .group(&"g-fin".into())
+        .expect("Finance-Staff")
+        .links
+        .permission_groups
+        .contains_key(&"pg-payroll-ed".into()));
+    // The new Accounting has no members, no parent, no roles; the new dave no groups.
+    let accounting = state.group(&"g-acct".into()).expect("accounting");
+    assert!(accounting.links.is_empty(), "{accounting:?}");
+    assert_eq!(
+        accounting.created.as_ref().map(|c| c.seq),
+        Some(accounting_again)
+    );
+    let dave = state.user(&"44".into()).expect("dave");
+    assert!(dave.links.is_empty() && !dave.is_deleted(), "{dave:?}");
+    assert_eq!(dave.created.as_ref().map(|c| c.seq), Some(dave_again));
+    assert!(
+        !dave.attributes.contains_key("email"),
+        "a new life, new attributes"
+    );
+    // The re-created workspace brought back neither its applications nor their roles.
+    assert!(state.is_live(&EntityKey::workspace("ws-eng")));
+    for app in ["app-ci", "app-wiki"] {
+        let a = state.application(&app.into()).expect("app");
+        assert_eq!(
+            a.deleted.as_ref().map(|d| d.by.seq),
+            Some(engineering_deleted),
+            "{app}"
+        );
+    }
+    assert!(!state.is_live(&EntityKey::permission_group("pg-wiki-read")));
+
+    // The old lives, at points inside them and in the timelines.
+    let before = history
+        .entity_at(
+            &EntityKey::group("g-acct"),
+            Point::Seq(accounting_deleted - 1),
+        )
+        .expect("entity")
+        .expect("known");
+    assert!(before.links.members.contains_key(&"42".into()));
+    assert_eq!(
+        ids(&history
+            .access(44, Point::Seq(dave_deleted - 1))
+            .expect("access")),
+        vec!["pg-crm", "pg-wiki-read"]
+    );
+    let timeline = seqs_of(
+        &history
+            .timeline(&EntityKey::application("app-payroll"))
+            .expect("timeline"),
+    );
+    for seq in [org.seq.payroll_created, payroll_deleted, payroll_again] {
+        assert!(timeline.contains(&seq), "{seq} in {timeline:?}");
+    }
 }
 
 fn ids_of(grants: &[crate::history::Grant]) -> Vec<&str> {

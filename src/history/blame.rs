@@ -1,16 +1,17 @@
-//! Blame: the records that changed a user's effective access between two points.
+//! Blame: the records that changed a user's effective access between two points; and
+//! access changes, which also tell the paths that came and went while access stayed.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::access::{Access, AccessFilter, Grant};
+use super::access::{Access, AccessFilter, AccessPath, Grant};
 use super::state::State;
 use super::table::Kind;
 use super::{History, Point};
 use crate::error::Result;
-use crate::event::{EntityId, EntityKey, Scope};
+use crate::event::{EntityId, EntityKey, EntityRef, Scope};
 use crate::record::{Outcome, Record};
 
 /// One record that changed a user's access, and how.
@@ -47,10 +48,114 @@ impl fmt::Display for BlameEntry {
     }
 }
 
+/// A path into a permission group that appeared or went while the user kept the group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathChange {
+    /// The permission group (its name as of the side the path is from).
+    pub permission_group: EntityRef,
+    /// Its scope.
+    pub scope: Scope,
+    /// The path: as it is after the record for one gained, as it was before for one lost.
+    pub path: AccessPath,
+}
+
+/// How one record changed a user's hold on one permission group.
+///
+/// A path is told apart from the others of its grant by where it enters the permission
+/// group: directly, or through which group that holds it (its last group). As
+/// [`History::access`] shows one chain of groups per such group, a new chain to the same
+/// group (a shorter one appearing, one of several going) is not a path change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Change {
+    /// Held after the record and not before, with every path it is held by now.
+    AccessGained(Grant),
+    /// Held before the record and not after, with every path it was held by.
+    AccessLost(Grant),
+    /// Held before and after; this path is new: access kept, a path gained.
+    PathGained(PathChange),
+    /// Held before and after; this path went: access kept, a path lost.
+    PathLost(PathChange),
+}
+
+impl Change {
+    /// Whether the user's access changed (gained or lost), not only a path to it.
+    pub fn changes_access(&self) -> bool {
+        matches!(self, Change::AccessGained(_) | Change::AccessLost(_))
+    }
+
+    /// The permission group it is about.
+    pub fn permission_group(&self) -> &EntityRef {
+        match self {
+            Change::AccessGained(g) | Change::AccessLost(g) => &g.permission_group,
+            Change::PathGained(p) | Change::PathLost(p) => &p.permission_group,
+        }
+    }
+}
+
+impl fmt::Display for Change {
+    /// `lost Payroll editors (application Payroll) via Accounting`, or `path lost: Payroll
+    /// editors (application Payroll) via Accounting -> Finance-Staff`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = |f: &mut fmt::Formatter<'_>, verb: &str, p: &PathChange| {
+            write!(
+                f,
+                "path {verb}: {} ({}) {}",
+                p.permission_group.label(),
+                p.scope.describe(),
+                p.path
+            )
+        };
+        match self {
+            Change::AccessGained(g) => write!(f, "gained {g}"),
+            Change::AccessLost(g) => write!(f, "lost {g}"),
+            Change::PathGained(p) => path(f, "gained", p),
+            Change::PathLost(p) => path(f, "lost", p),
+        }
+    }
+}
+
+/// One record that changed a user's access, or only the paths they hold it by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessChange {
+    /// The record: who, when, what, from where and why.
+    pub record: Record,
+    /// What it changed, by permission group id; within one, paths lost before paths gained.
+    pub changes: Vec<Change>,
+}
+
+impl AccessChange {
+    /// Whether it changed access itself (what [`History::blame`] reports), not only paths.
+    pub fn changes_access(&self) -> bool {
+        self.changes.iter().any(Change::changes_access)
+    }
+}
+
+impl fmt::Display for AccessChange {
+    /// `#57 2026-03-04 10:12 UTC bob user.removed_from_group ...: path lost: Payroll editors
+    /// (application Payroll) via Accounting`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "#{} {} {}:",
+            self.record.seq,
+            self.record.occurred_at.format("%Y-%m-%d %H:%M UTC"),
+            self.record.summary()
+        )?;
+        for c in &self.changes {
+            write!(f, " {c};")?;
+        }
+        Ok(())
+    }
+}
+
 impl History<'_> {
     /// The records after `from` and up to `to` that changed which permission groups (within
     /// `filter`) `user` holds, in order: direct changes and indirect ones alike (a group
     /// removed from a parent group, a group deleted, a permission group's scope deleted).
+    /// A record that only changed the paths to access the user kept is not among them; see
+    /// [`History::access_changes`].
     ///
     /// Folds the records between the points once; access is recomputed only after records
     /// that name the user, a group they reach, one of those groups' permission groups or its
@@ -65,13 +170,68 @@ impl History<'_> {
         from: Point,
         to: Point,
     ) -> Result<Vec<BlameEntry>> {
-        let user = user.into();
+        let mut out = Vec::new();
+        self.walk(user.into(), filter, from, to, |r, before, after| {
+            let (had, has) = (before.permission_groups(), after.permission_groups());
+            if had != has {
+                out.push(BlameEntry {
+                    record: r.clone(),
+                    gained: changed(after, &had),
+                    lost: changed(before, &has),
+                });
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// The records after `from` and up to `to` that changed `user`'s access (within
+    /// `filter`) or the paths they hold it by, each with its [`Change`]s: what
+    /// [`History::blame`] reports, marked [`Change::AccessGained`] / [`Change::AccessLost`],
+    /// and also the records that took a path away or added one while the user kept the
+    /// permission group ([`Change::PathLost`] / [`Change::PathGained`]), such as removing a
+    /// user from a group when a direct grant still gives what the group gave.
+    ///
+    /// The records with [`AccessChange::changes_access`] are exactly those of `blame`.
+    /// Costs what `blame` costs.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn access_changes(
+        &self,
+        user: impl Into<EntityId>,
+        filter: &AccessFilter,
+        from: Point,
+        to: Point,
+    ) -> Result<Vec<AccessChange>> {
+        let mut out = Vec::new();
+        self.walk(user.into(), filter, from, to, |r, before, after| {
+            let changes = compare(before, after);
+            if !changes.is_empty() {
+                out.push(AccessChange {
+                    record: r.clone(),
+                    changes,
+                });
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// Folds from `from` to `to`, calling `each(record, access before, access after)` after
+    /// every successful record that names something `user`'s access depends on: one loop for
+    /// blame and access changes.
+    fn walk(
+        &self,
+        user: EntityId,
+        filter: &AccessFilter,
+        from: Point,
+        to: Point,
+        mut each: impl FnMut(&Record, &Access, &Access),
+    ) -> Result<()> {
         let from = self.resolve(from)?;
         let to = self.resolve(to)?;
         let mut state = self.state_seq(from)?;
         let mut before = state.access(&user, filter);
         let mut watched = relevant(&state, &user);
-        let mut out = Vec::new();
         self.advance(&mut state, to, None, |state, r| {
             if r.outcome != Outcome::Success
                 || !r
@@ -83,19 +243,52 @@ impl History<'_> {
                 return;
             }
             let after = state.access(&user, filter);
-            let (had, has) = (before.permission_groups(), after.permission_groups());
-            if had != has {
-                out.push(BlameEntry {
-                    record: r.clone(),
-                    gained: changed(&after, &had),
-                    lost: changed(&before, &has),
-                });
-            }
+            each(r, &before, &after);
             watched = relevant(state, &user);
             before = after;
-        })?;
-        Ok(out)
+        })
     }
+}
+
+/// Where a path enters its permission group: `None` directly, else through its last group.
+fn entry(p: &AccessPath) -> Option<&EntityId> {
+    p.via.last().map(|g| &g.id)
+}
+
+/// The changes from `before` to `after`, by permission group id.
+fn compare(before: &Access, after: &Access) -> Vec<Change> {
+    let by_id = |a: &'_ Access| -> BTreeMap<EntityId, Grant> {
+        a.grants
+            .iter()
+            .map(|g| (g.permission_group.id.clone(), g.clone()))
+            .collect()
+    };
+    let (mut b, mut a) = (by_id(before), by_id(after));
+    let ids: BTreeSet<EntityId> = b.keys().chain(a.keys()).cloned().collect();
+    let mut out = Vec::new();
+    for id in ids {
+        match (b.remove(&id), a.remove(&id)) {
+            (Some(g), None) => out.push(Change::AccessLost(g)),
+            (None, Some(g)) => out.push(Change::AccessGained(g)),
+            (Some(gb), Some(ga)) => {
+                let only = |from: &Grant, other: &Grant| -> Vec<PathChange> {
+                    from.paths
+                        .iter()
+                        .filter(|p| !other.paths.iter().any(|q| entry(q) == entry(p)))
+                        .map(|p| PathChange {
+                            permission_group: from.permission_group.clone(),
+                            scope: from.scope.clone(),
+                            path: p.clone(),
+                        })
+                        .collect()
+                };
+                out.extend(only(&gb, &ga).into_iter().map(Change::PathLost));
+                out.extend(only(&ga, &gb).into_iter().map(Change::PathGained));
+            }
+            (None, None) => {}
+        }
+    }
+    out
 }
 
 /// Grants of `access` for permission groups not in `other`.

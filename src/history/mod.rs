@@ -12,6 +12,9 @@
 //!   give it (direct, via group G, via nested groups H -> G) and the records behind each link.
 //! - [`History::blame`]: the records that changed a user's access between two points,
 //!   including indirect ones (a group removed from a parent, a group or scope deleted).
+//! - [`History::access_changes`]: the same records, and also those that only took away or
+//!   added a path while the user kept the access ("access kept, a path lost"), each change
+//!   marked ([`Change::AccessLost`], [`Change::PathLost`], ...).
 //! - [`History::diff`]: what changed about one entity between two points.
 //!
 //! ```
@@ -43,6 +46,37 @@
 //! # Ok::<(), audit_log::Error>(())
 //! ```
 //!
+//! ## Deleted and re-created entities
+//!
+//! One rule, for every kind of entity:
+//!
+//! - **Deleting an entity ends every link it took part in**: a user's memberships and
+//!   permission groups; a group's members, nested groups, parent groups and permission
+//!   groups. An application or a workspace holds no links itself, but the permission groups
+//!   scoped to it live only as long as it does: deleting it deletes them, which ends their
+//!   members and their groups. A workspace contains its applications (as the events model
+//!   it: every application is created in one), so deleting a workspace deletes the
+//!   applications in it too, and their permission groups. A permission group also ends when
+//!   a record moves it, or its application, into a scope that no longer exists.
+//! - **A deleted entity takes part in no new link.** A membership or grant recorded while
+//!   one of its ends is deleted stays in the trail and in both timelines, but links nothing.
+//! - **Creating it again starts a new life with nothing**: no links, the attributes of the
+//!   new `*.created` record, no password change. Re-creating an application or a workspace
+//!   brings back neither its applications nor its permission groups: a permission group
+//!   (which no event creates) starts a new life when a record names it again while its
+//!   scope exists, with only the links recorded from then on. So access that came through a
+//!   deleted scope is gone for good, even once the scope exists again.
+//! - **The old life stays readable**: [`History::timeline`] shows every record of every
+//!   life; [`History::state_at`] and [`History::entity_at`] at a point inside it show it as
+//!   it was; after the deletion, [`Deletion`] says which record ended it (for a permission
+//!   group, the deletion of its scope) and what it was linked to then. Deleting an entity
+//!   that is already deleted changes nothing: the first deletion stays its record.
+//!
+//! The same holds for links: **the record that made a link stays its record until the link
+//! ends**. Recording a grant, a membership or a nesting that already exists changes nothing,
+//! so [`History::access`] and [`History::blame`] name the same record. A `*.created` record
+//! for an entity that is live changes its attributes, not its links.
+//!
 //! ## Cost, and keeping it warm
 //!
 //! A question folds the trail from its start (or purge point) to the point asked, as a
@@ -51,11 +85,70 @@
 //! reads records appended since, so a question at the head costs the new records plus the
 //! question itself. [`snapshot_every`](History::snapshot_every) also keeps a copy of the state
 //! every N records, so questions about the past start from the nearest one. A [`State`] is
-//! `Serialize + Deserialize`: save it and [`resume`](History::resume) from it later.
+//! `Serialize + Deserialize` (as its [snapshot](#snapshots)): save it and
+//! [`resume`](History::resume) from it later.
+//!
+//! ## Snapshots
+//!
+//! [`State::to_snapshot`] encodes the state at a point as one JSON value, for a host (or a
+//! retention purge) that keeps it where the records it folds are no longer kept;
+//! [`State::from_snapshot`] reads it back to an equal state, and [`History::resume`] goes on
+//! from it: at every point from the snapshot's seq on, `state_at`, `entity_at`, `access`,
+//! `blame`, `access_changes` and `diff` give what a history folding the whole trail gives.
+//! [`State::to_snapshot_bytes`] writes it as canonical text. `Serialize` and `Deserialize` of
+//! [`State`] are this encoding too.
+//!
+//! The layout, version 1 (`?`: left out when absent or empty):
+//!
+//! ```text
+//! {
+//!   "version": 1,
+//!   "tenant": "acme",
+//!   "seq": 1200,                            the last record folded
+//!   "at"?: "2026-03-04T10:12:00.000000Z",   its time
+//!   "started_after": 0,                     State::started_after
+//!   "unknown_events": 0,
+//!   "unreadable"?: [17],
+//!   "purged_through"?: 30,
+//!   "actors": [{"kind": "user", "id": "1", "display": "root"}, ...],
+//!   "users": [E, ...], "groups": [E, ...], "applications": [E, ...],
+//!   "workspaces": [E, ...], "permission_groups": [E, ...],
+//!   "memberships": [["42", "g-acct", R], ...],        user in group
+//!   "nestings": [["g-acct", "g-fin", R], ...],        group in parent group
+//!   "user_grants": [["42", "pg-payroll", R], ...],    user in permission group
+//!   "group_grants": [["g-fin", "pg-payroll", R], ...] group in permission group
+//! }
+//! E = {"id": "42", "display"?: "alice", "attributes"?: {...}, "workspace"?: {"id", "display"?},
+//!      "scope"?: {...}, "first_seen": R, "created"?: R, "password_changed"?: R,
+//!      "deleted"?: {"by": R, "member_of"?: [[id, R], ...], "members"?: [...],
+//!                   "member_groups"?: [...], "permission_groups"?: [...]},
+//!      "last_changed": 1187}
+//! R = [seq, "2026-03-02T09:14:00.000000Z", actor]    a record: seq, time, index into "actors"
+//! ```
+//!
+//! - Each field means what the [`Entity`] field of the same name does; `workspace` and
+//!   `scope` are written as events write entity references and scopes, times as records
+//!   write them (RFC 3339, UTC, six fractional digits).
+//! - Each live link is listed once (the state keeps it on both ends; reading rebuilds them).
+//!   A deleted entity's links at its deletion go with its `deleted`.
+//! - It is canonical: entities in id order, links in (member id, container id) order,
+//!   actors (only those a record reference names) sorted by kind, id and display; the text
+//!   has no whitespace and object keys in byte order. States that are equal give identical
+//!   bytes, however they were built.
+//! - Its size follows the directory, not the trail: 4.4 MB (436 bytes per user) for 10,000
+//!   users in 3 of 500 nested groups each, with 100 permission groups, after 42,559 records,
+//!   and 0.1% more after 20,000 more records that left the directory as it was
+//!   (`a_snapshot_is_as_large_as_the_directory_not_the_trail` in `tests/history.rs`).
+//! - Reading accepts exactly this layout: another `version` is
+//!   [`SnapshotError::UnknownVersion`]; a missing, mistyped or unknown field, an entity or a
+//!   link listed twice, a link to an entity the snapshot does not hold or to a deleted one
+//!   is [`SnapshotError::Malformed`] (both inside [`Error::Snapshot`]). A later layout
+//!   gets a new version number.
 
 mod access;
 mod blame;
 mod diff;
+mod snapshot;
 mod state;
 mod table;
 mod timeline;
@@ -73,8 +166,9 @@ use crate::record::{Record, TenantId};
 use crate::sink::AuditStore;
 
 pub use access::{Access, AccessFilter, AccessPath, Cycle, Grant};
-pub use blame::BlameEntry;
+pub use blame::{AccessChange, BlameEntry, Change, PathChange};
 pub use diff::{EntityDiff, EntityStatus, FieldDiff, LinkChange};
+pub use snapshot::SnapshotError;
 pub use state::{Deletion, Entity, Links, RecordRef, Relation, State};
 pub use timeline::TimelineEntry;
 
@@ -187,7 +281,12 @@ impl<'a> History<'a> {
         h
     }
 
-    /// Warm, starting from a saved state (of this tenant) instead of the start of the trail.
+    /// Warm, starting from a saved state (of this tenant), such as a
+    /// [snapshot](self#snapshots) read back, instead of the start of the trail.
+    ///
+    /// Questions at its seq and after fold from it, including those about points between it
+    /// and the newest state folded since (it keeps a copy for them); questions about points
+    /// before it fold from the start of the trail.
     ///
     /// # Errors
     /// [`Error::InvalidInput`] when the state belongs to another tenant.
@@ -204,6 +303,10 @@ impl<'a> History<'a> {
         }
         let h = self.warm();
         if let Some(mut c) = h.lock() {
+            // Without the copy, a question about a point before the head (once it has moved
+            // on) would fold from the start of the trail, which may no longer hold what the
+            // state knows.
+            c.snapshots.insert(state.seq(), state.clone());
             c.head = Some(state);
         }
         Ok(h)

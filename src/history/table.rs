@@ -102,6 +102,10 @@ pub(super) struct Slot {
     pub(super) deleted: Option<SlotDeletion>,
     pub(super) password_changed: Option<Stamp>,
     pub(super) last_changed: u64,
+    /// For an application or a workspace: the permission groups (slot numbers) the fold has
+    /// seen scoped to it, so deleting it finds them without a scan. Some may have moved to
+    /// another scope since; their current scope decides.
+    pub(super) scoped: Vec<usize>,
     /// The public form, made on first read; emptied whenever the slot changes.
     view: OnceLock<Box<Entity>>,
 }
@@ -120,6 +124,7 @@ impl Slot {
             deleted: None,
             password_changed: None,
             last_changed: first_seen.seq,
+            scoped: Vec::new(),
             view: OnceLock::new(),
         }
     }
@@ -210,7 +215,7 @@ impl Actors {
         Some(n)
     }
 
-    fn get(&self, n: u32) -> Actor {
+    pub(super) fn get(&self, n: u32) -> Actor {
         // Stamps only hold numbers `intern` gave out, so the fallback is never taken.
         self.list
             .get(n as usize)
@@ -305,38 +310,5 @@ impl Tables {
             member_groups: map(&l.member_groups, Kind::Group),
             permission_groups: map(&l.permission_groups, Kind::PermissionGroup),
         }
-    }
-
-    /// The stamp of a public [`RecordRef`] (for a state read back from its saved form).
-    pub(super) fn stamp(&mut self, r: &RecordRef) -> Option<Stamp> {
-        Some(Stamp {
-            seq: r.seq,
-            at: r.at,
-            actor: self.actors.intern(&r.actor)?,
-        })
-    }
-
-    /// Slot links from public [`Links`], every other end looked up in its table.
-    pub(super) fn slot_links(&mut self, l: &Links) -> Result<SlotLinks, String> {
-        let mut map = |m: &BTreeMap<EntityId, RecordRef>, kind: Kind| {
-            let mut out = LinkMap::new();
-            for (id, r) in m {
-                let i = self.table(kind).find(id).ok_or_else(|| {
-                    format!(
-                        "a link names {} {id}, which the state does not hold",
-                        kind.entity_kind()
-                    )
-                })?;
-                let stamp = self.stamp(r).ok_or("too many actors")?;
-                out.insert(i, stamp);
-            }
-            Ok::<_, String>(out)
-        };
-        Ok(SlotLinks {
-            member_of: map(&l.member_of, Kind::Group)?,
-            members: map(&l.members, Kind::User)?,
-            member_groups: map(&l.member_groups, Kind::Group)?,
-            permission_groups: map(&l.permission_groups, Kind::PermissionGroup)?,
-        })
     }
 }
