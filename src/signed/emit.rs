@@ -255,7 +255,13 @@ impl<S: AuditStore> Checkpointing<S> {
             let mut st = self.lock();
             let mut due = Vec::new();
             for (tenant, head) in heads {
-                let t = st.tenants.entry(tenant.clone()).or_default();
+                // Looked up before inserting: the common case clones no tenant name.
+                if !st.tenants.contains_key(&tenant) {
+                    st.tenants.insert(tenant.clone(), TenantState::default());
+                }
+                let Some(t) = st.tenants.get_mut(&tenant) else {
+                    continue;
+                };
                 // Concurrent appends may report back out of order: heads only move forward.
                 if head.seq > t.head.seq {
                     t.head = head;

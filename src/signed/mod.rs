@@ -131,30 +131,25 @@
 //!
 //! # What signed checkpoints catch, and what they do not
 //!
-//! Caught, against the newest signed checkpoint kept outside the database:
-//! - any edit, removal, reordering or insertion of a record at or before its seq, also with
-//!   every hash recomputed ([`BreakReason::Diverged`](crate::chain::BreakReason::Diverged), or
-//!   the chain break `verify` names);
-//! - a truncated tail, or the store restored from a backup older than the checkpoint
-//!   ([`BreakReason::Truncated`](crate::chain::BreakReason::Truncated));
-//! - a checkpoint edited or invented by someone without the key (bad signature), or
-//!   presented under another key id.
+//! Caught, against the newest signed checkpoint kept outside the database, by anyone with
+//! SQL or file access to the store but not the key:
+//! - any edit, removal, reordering or insertion at or before its seq, also with every hash
+//!   recomputed ([`BreakReason::Diverged`](crate::chain::BreakReason::Diverged), or the break
+//!   `verify` names);
+//! - a truncated tail, or a restore from an older backup ([`BreakReason::Truncated`](crate::chain::BreakReason::Truncated));
+//! - a checkpoint edited or invented without the key, or shown under another key id.
 //!
 //! Not caught:
-//! - **a forged tail after the newest checkpoint**: records appended (or rewritten) after the
-//!   last signed seq verify like real ones until a later checkpoint covers the real trail.
-//!   The cadence bounds the window (N records or T seconds of appends); a keyed chain closes
-//!   it. A record forged into the store between two appends of the host is signed by the
-//!   next checkpoint like any other: the wrapper signs the heads its appends return.
-//! - **deleted checkpoints**: removing the newest lines of the checkpoint file moves the
-//!   auditor back to an older checkpoint. Keep the file append-only (`chattr +a`, a log
-//!   shipper, a second machine) and know roughly how many checkpoints to expect.
-//! - **key compromise**: whoever holds the secret key signs whatever trail they like. Keep it
-//!   off the database host's backups, rotate it (new key id) when a holder leaves, and
-//!   treat checkpoints signed with a retired key after its retirement as forged.
-//! - **a purge**: records before the anchor are gone, so a checkpoint older than the anchor
-//!   has nothing left to compare; the purge itself is on record (`audit.purged`).
-//! - the signer's clock: `signed_at` is the host's word, not a trusted timestamp.
+//! - **a forged tail after the newest checkpoint**: records appended or rewritten after the
+//!   last signed seq verify like real ones until a later checkpoint covers the real trail
+//!   (the cadence bounds the window; a keyed chain closes it). A row forged between two of
+//!   the host's appends is signed with the next head like any other.
+//! - **deleted checkpoints**: removing the file's newest lines moves the auditor back to an
+//!   older one. Keep the file append-only (`chattr +a`, a log shipper, another machine).
+//! - **key compromise**: the key's holder signs any trail. Keep it off the database host's
+//!   backups; rotate it (a new key id) when a holder leaves.
+//! - records before a purge's anchor (gone; the purge is on record), and the signer's clock
+//!   (`signed_at` is the host's word, not a trusted timestamp).
 
 mod emit;
 mod file;
