@@ -8,7 +8,6 @@
 
 use std::io::Write;
 
-
 use super::manifest::{is_full, ExportFormat, Manifest, MANIFEST_VERSION};
 use super::{record_export, snapshot, stream, Common, HashingWriter, Progress};
 use crate::error::{Error, Result};
