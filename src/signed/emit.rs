@@ -81,7 +81,10 @@ impl<T: CheckpointTarget + ?Sized> CheckpointTarget for Box<T> {
 /// previous process last signed: one extra checkpoint per tenant and start costs a
 /// signature and one line); after that, an append is signed when its tenant's head is at
 /// least `every_records` past the last checkpoint, or `every` has passed since it (by the
-/// wrapper's [`Clock`]). At most one checkpoint per tenant per append, of the new head. Time
+/// wrapper's [`Clock`]). At most one checkpoint per tenant per append, of the new head. While
+/// a tenant's checkpoint is being written, its other appends go on without waiting for it,
+/// so under a load faster than the target, checkpoints are spaced by what was appended during
+/// one write (with a file, one `fsync`) rather than by `every_records`. Time
 /// is looked at only when the tenant appends: a quiet tenant makes no checkpoints, and its
 /// last one still covers its whole trail. [`checkpoint_now`](Checkpointing::checkpoint_now)
 /// signs every head not yet signed (at shut-down, say).
