@@ -72,7 +72,9 @@
 //! ## Guarantees
 //!
 //! - **Append-only and tamper-evident**: no API edits a record; [`chain::verify`] names the
-//!   first bad seq; [`Checkpoint`]s kept elsewhere catch truncation and rollback.
+//!   first bad seq; [`Checkpoint`]s kept elsewhere catch truncation and rollback, and
+//!   [`SignedCheckpoint`]s (the [`signed`] module) make that evidence unforgeable by anyone
+//!   without the host's key.
 //! - **No secret at rest**: a user's password cannot be expressed; fields the
 //!   [`RedactionPolicy`] names are replaced by a marker (optionally a keyed fingerprint)
 //!   before anything is encoded.
@@ -116,6 +118,7 @@ mod purge;
 mod query;
 mod record;
 mod redact;
+pub mod signed;
 mod sink;
 mod store_ext;
 pub mod text;
@@ -157,6 +160,11 @@ pub use redact::RedactionPolicy;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use rusqlite;
+#[doc(inline)]
+pub use signed::{
+    verify_against_signed, CheckpointFile, CheckpointSigner, CheckpointTarget, CheckpointVerifier,
+    Checkpointing, SignedCheckpoint,
+};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use sink::postgres::{self, PgPool, PostgresOptions, PostgresSink};

@@ -80,6 +80,18 @@ pub trait AuditStoreExt: AuditStore {
         verify::verify_against(self, checkpoint)
     }
 
+    /// Verifies a chain against a signed checkpoint; see [`verify_against_signed`](crate::verify_against_signed).
+    ///
+    /// # Errors
+    /// As [`verify_against_signed`](crate::verify_against_signed).
+    fn verify_against_signed(
+        &self,
+        signed: &crate::SignedCheckpoint,
+        verifier: &crate::CheckpointVerifier,
+    ) -> Result<VerifyReport> {
+        crate::signed::verify_against_signed(self, signed, verifier)
+    }
+
     /// A checkpoint at the tenant's head, to keep outside the store.
     ///
     /// # Errors
