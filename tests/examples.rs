@@ -110,7 +110,8 @@ fn investigate_access_names_who_removed_alices_access() {
         &out,
         &[
             "alice lost access to Payroll",
-            "bob removed group Accounting from group Finance-Staff (record #81)",
+            "bob removed group Accounting from group Finance-Staff (record #82)",
+            "as a new application: nobody's access came back with it",
             "reorg ticket FIN-88",
         ],
     );
