@@ -43,6 +43,35 @@
 //! SHA-256 is the default: on ~300-byte records it measured faster than BLAKE3 on machines
 //! with SHA extensions (see `docs/benchmarks.md`), and auditors can check it with any tool.
 //! The algorithm is stored with every record and in every checkpoint.
+//!
+//! # What verification checks
+//!
+//! What [`verify_with`] checks, in one pass over the records plus one over the entity index:
+//!
+//! 1. **Every record**: readable, in seq order without gaps from the anchor, its content
+//!    matching its hash, its `prev_hash` the hash of the record before, the trail's algorithm.
+//!    A store also refuses to read a record whose derived columns (the stored event name) do
+//!    not match its hashed content: that is a [`BreakReason::Corrupt`] break.
+//! 2. **The whole trail up to the head**: the walk must reach the store's head as read before
+//!    it started, and walk as many rows, up to as high a seq, as the store counts in the
+//!    records' own storage ([`AuditStore::census`](crate::AuditStore::census), not through the index the walk uses); a
+//!    damaged index that ends a scan early is a [`BreakReason::MissingTail`] break, never
+//!    "intact" over part of the trail.
+//! 3. **The start**: a trail that starts after seq 0 (a retention purge moved its anchor) must
+//!    hold the `audit.purged` record that names that anchor, in the verified chain; a removed
+//!    prefix with a forged anchor is a [`BreakReason::UnaccountedStart`] break.
+//! 4. **The entity index** ([`AuditStore::scan_mentions`](crate::AuditStore::scan_mentions)), where the store keeps one: its rows
+//!    must be exactly the entities the records' events name. A forged or removed mention row
+//!    (which would make an entity's timeline, `History` or a filtered export lie) is a
+//!    [`BreakReason::IndexMismatch`] break at the first seq whose rows disagree. The
+//!    comparison is a keyed multiset hash with a key drawn for this run, so nobody who wrote
+//!    the rows earlier can make forged rows cancel out; only on a mismatch is the seq found,
+//!    by halving the seq range.
+//! 5. Optionally **the store's own file** ([`StorageCheck`]): SQLite's `quick_check` or
+//!    `integrity_check`.
+//!
+//! The costs are in `docs/benchmarks.md` ("Verification").
+
 pub use crate::canonical::{canonical_body, compute_hash};
 #[cfg(any(test, feature = "conformance"))]
 #[doc(hidden)]

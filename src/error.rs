@@ -113,6 +113,15 @@ pub enum Error {
     /// build does not read, or one that does not follow its layout.
     #[error("unreadable state snapshot: {0}")]
     Snapshot(crate::history::SnapshotError),
+
+    /// A question about a point before the trail's purge point: those records were removed
+    /// by a retention purge through `through_seq`, and nothing is known before it (the
+    /// state at the purge point is, from the purge's record).
+    #[error("the trail was purged through seq {through_seq}: points before it are gone")]
+    Purged {
+        /// The last seq the purge removed.
+        through_seq: u64,
+    },
 }
 
 /// A boxed error from a driver or the standard library.
@@ -187,6 +196,9 @@ impl Error {
             },
             Error::Io(e) => Error::Io(std::io::Error::new(e.kind(), e.to_string())),
             Error::Snapshot(e) => Error::Snapshot(e.clone()),
+            Error::Purged { through_seq } => Error::Purged {
+                through_seq: *through_seq,
+            },
         }
     }
 

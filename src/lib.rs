@@ -64,7 +64,7 @@
 //! - `sqlite` (default): the embedded SQLite store (bundled; needs nothing installed).
 //! - `postgres`: the PostgreSQL store.
 //! - `conformance`: the store conformance suite, for third-party stores.
-//! - `forward`: the [`forward`] module: a follower delivering every record, at least once
+//! - `forward`: the `audit_log::forward` module: a follower delivering every record, at least once
 //!   and in order, to files, syslog and host-defined destinations (tokio).
 //! - `nats`, `webhook`: the NATS JetStream and HTTP webhook destinations (imply `forward`).
 //! - `tracing`: `forward::Mirror`, one `tracing` event per committed record (no runtime).

@@ -304,7 +304,11 @@ impl Preparer {
             RECORD_FORMAT_VERSION,
             &event,
         );
-        limits.check_size(body.len())?;
+        // A record the crate writes about the trail (a purge's state snapshot can be megabytes
+        // for a large directory) is bounded by what it describes, not by the host's limit.
+        if host_event {
+            limits.check_size(body.len())?;
+        }
         Ok(PreparedRecord {
             id,
             occurred_at,

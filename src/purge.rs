@@ -5,6 +5,7 @@
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::event::{AuditPurged, Event};
+use crate::history::{History, Point};
 use crate::prepare::{Entry, Preparer};
 use crate::query::Query;
 use crate::record::{Actor, Head, TenantId};
@@ -56,8 +57,11 @@ pub trait RetentionExt: Retention {
         tenant: &TenantId,
         point: PurgePoint,
         actor: &Actor,
-    ) -> Result<PurgeReport> {
-        let stamp = |through_seq, anchor_hash, count, before| {
+    ) -> Result<PurgeReport>
+    where
+        Self: Sized,
+    {
+        let stamp = |through_seq, anchor_hash, count, before, state| {
             preparer.prepare_store_event(
                 Entry::new(
                     actor.clone(),
@@ -66,13 +70,14 @@ pub trait RetentionExt: Retention {
                         anchor_hash,
                         count,
                         before,
+                        state,
                     }),
                 )
                 .tenant(tenant.clone()),
             )
         };
         // Refuse an actor the limits refuse before reading anything.
-        stamp(0, Digest::ZERO, 0, None)?;
+        stamp(0, Digest::ZERO, 0, None, None)?;
 
         let anchor = self.anchor(tenant)?;
         let Some(tip) = self.head(tenant)? else {
@@ -107,7 +112,19 @@ pub trait RetentionExt: Retention {
                 through.seq
             )));
         }
-        let record = stamp(through.seq, through.hash, through.seq - anchor.seq, before)?;
+        // What the removed records said, kept in the purge's own record: History resumes from
+        // it, so answers about any point after the purge point do not change.
+        let state = History::new(self)
+            .tenant(tenant.clone())
+            .state_at(Point::Seq(through.seq))?
+            .to_snapshot();
+        let record = stamp(
+            through.seq,
+            through.hash,
+            through.seq - anchor.seq,
+            before,
+            Some(state),
+        )?;
         self.remove_prefix(PurgePlan {
             tenant: tenant.clone(),
             anchor,

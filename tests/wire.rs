@@ -77,6 +77,7 @@ fn pinned_events() -> Vec<Event> {
         anchor_hash: Digest([0xab; 32]),
         count: 1200,
         before: Some(Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap()),
+        state: None,
     }));
     events.push(Event::AuditExported(AuditExported {
         format: "csv".into(),

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::Subject;
 use super::{append_one, prep, preparer, reseal, Harness};
+use crate::error::Error;
 use crate::event::*;
 use crate::history::{AccessFilter, EntityStatus, History, LinkChange, Point, Relation, State};
 use crate::prepare::{Entry, ManualClock, Preparer};
@@ -1254,6 +1255,21 @@ pub fn purged_trail_folds_from_what_remains(store: &dyn Subject) {
         .expect("access")
         .grants
         .is_empty());
-    let early = history.state_at(Point::Seq(1)).expect("state");
-    assert_eq!((early.started_after(), early.seq(), early.len()), (3, 3, 0));
+    // A point before the purge point is not an empty state: it is gone, and says so.
+    assert!(matches!(
+        history.state_at(Point::Seq(1)),
+        Err(Error::Purged { through_seq: 3 })
+    ));
+    assert!(matches!(
+        history.access(42, Point::Seq(2)),
+        Err(Error::Purged { through_seq: 3 })
+    ));
+    let window = history
+        .blame(42, &AccessFilter::Any, Point::Seq(1), Point::Head)
+        .expect("a window that starts before the purge point");
+    assert_eq!(window.starts_after_purge, Some(3));
+    let diff = history
+        .diff(&EntityKey::user(42), Point::Seq(0), Point::Head)
+        .expect("diff");
+    assert_eq!(diff.starts_after_purge, Some(3));
 }

@@ -1100,6 +1100,7 @@ fn purge_record_after(
                 anchor_hash,
                 count: through,
                 before: None,
+                state: None,
             }),
         )
         .tenant(tenant),

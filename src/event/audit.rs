@@ -24,6 +24,14 @@ pub struct AuditPurged {
     /// The time bound the purge was asked for, when it was given as a time.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_micros")]
     pub before: Option<DateTime<Utc>>,
+    /// What the removed records said: the [`State`](crate::history::State) folded through
+    /// `through_seq`, in its versioned canonical snapshot encoding
+    /// ([`State::to_snapshot`](crate::history::State::to_snapshot)), so that
+    /// [`History`](crate::history::History) answers every question about a point after the
+    /// purge exactly as before it. Hashed and chained with the record; `None` only in a
+    /// purge record written without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<Value>,
 }
 
 /// `audit.exported`: someone exported (part of) the trail.

@@ -553,6 +553,7 @@ mod tests {
             anchor_hash: crate::Digest([0; 32]),
             count: 1,
             before: None,
+            state: None,
         }));
         events.push(Event::AuditExported(AuditExported {
             format: "csv".into(),

@@ -169,9 +169,9 @@ impl History<'_> {
         filter: &AccessFilter,
         from: Point,
         to: Point,
-    ) -> Result<Vec<BlameEntry>> {
+    ) -> Result<Window<BlameEntry>> {
         let mut out = Vec::new();
-        self.walk(user.into(), filter, from, to, |r, before, after| {
+        let starts_after_purge = self.walk(user.into(), filter, from, to, |r, before, after| {
             let (had, has) = (before.permission_groups(), after.permission_groups());
             if had != has {
                 out.push(BlameEntry {
@@ -181,7 +181,10 @@ impl History<'_> {
                 });
             }
         })?;
-        Ok(out)
+        Ok(Window {
+            entries: out,
+            starts_after_purge,
+        })
     }
 
     /// The records after `from` and up to `to` that changed `user`'s access (within
@@ -202,9 +205,9 @@ impl History<'_> {
         filter: &AccessFilter,
         from: Point,
         to: Point,
-    ) -> Result<Vec<AccessChange>> {
+    ) -> Result<Window<AccessChange>> {
         let mut out = Vec::new();
-        self.walk(user.into(), filter, from, to, |r, before, after| {
+        let starts_after_purge = self.walk(user.into(), filter, from, to, |r, before, after| {
             let changes = compare(before, after);
             if !changes.is_empty() {
                 out.push(AccessChange {
@@ -213,7 +216,10 @@ impl History<'_> {
                 });
             }
         })?;
-        Ok(out)
+        Ok(Window {
+            entries: out,
+            starts_after_purge,
+        })
     }
 
     /// Folds from `from` to `to`, calling `each(record, access before, access after)` after
@@ -226,8 +232,8 @@ impl History<'_> {
         from: Point,
         to: Point,
         mut each: impl FnMut(&Record, &Access, &Access),
-    ) -> Result<()> {
-        let from = self.resolve(from)?;
+    ) -> Result<Option<u64>> {
+        let (from, starts_after_purge) = self.resolve_start(from)?;
         let to = self.resolve(to)?;
         let mut state = self.state_seq(from)?;
         let mut before = state.access(&user, filter);
@@ -246,7 +252,8 @@ impl History<'_> {
             each(r, &before, &after);
             watched = relevant(state, &user);
             before = after;
-        })
+        })?;
+        Ok(starts_after_purge)
     }
 }
 
@@ -352,4 +359,41 @@ fn relevant(state: &State, user: &EntityId) -> BTreeSet<EntityKey> {
         }
     }
     out
+}
+
+/// The answer to a question about a window of the trail ([`History::blame`],
+/// [`History::access_changes`]): its entries, and whether the window had to start later than
+/// asked because the trail was purged. Reads as the list of entries (`window[0]`,
+/// `window.len()`, `for entry in &window`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window<T> {
+    /// What the window holds, in order.
+    pub entries: Vec<T>,
+    /// When the window was asked to start before the trail's purge point: that point (seq).
+    /// The entries then cover the records after it, and what happened before it is gone;
+    /// `None` when the window starts where it was asked to.
+    pub starts_after_purge: Option<u64>,
+}
+
+impl<T> std::ops::Deref for Window<T> {
+    type Target = Vec<T>;
+    fn deref(&self) -> &Vec<T> {
+        &self.entries
+    }
+}
+
+impl<T> IntoIterator for Window<T> {
+    type Item = T;
+    type IntoIter = std::vec::IntoIter<T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Window<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter()
+    }
 }

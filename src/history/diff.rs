@@ -77,6 +77,9 @@ pub struct EntityDiff {
     /// Links at the first point that are gone at the second (deleting an entity removes its
     /// links, so a deletion shows them all here).
     pub went: Vec<LinkChange>,
+    /// When the first point was before the trail's purge point: that point (seq). The diff
+    /// then starts from the state the purge kept there (`from_seq`).
+    pub starts_after_purge: Option<u64>,
 }
 
 impl EntityDiff {
@@ -130,6 +133,7 @@ impl EntityDiff {
             fields: field_diffs,
             appeared: only(&la, &lb),
             went: only(&lb, &la),
+            starts_after_purge: None,
         }
     }
 }
@@ -174,7 +178,7 @@ impl History<'_> {
     /// [`Error::InvalidInput`](crate::Error::InvalidInput) when `to` is before `from`; store
     /// failures.
     pub fn diff(&self, key: &EntityKey, from: Point, to: Point) -> Result<EntityDiff> {
-        let from = self.resolve(from)?;
+        let (from, starts_after_purge) = self.resolve_start(from)?;
         let to = self.resolve(to)?;
         if to < from {
             return Err(crate::Error::invalid(
@@ -186,10 +190,12 @@ impl History<'_> {
         let before = state.entity(key).cloned();
         let from_seq = state.seq();
         self.advance(&mut state, to, None, |_, _| {})?;
-        Ok(EntityDiff::between(
+        let mut diff = EntityDiff::between(
             key.clone(),
             (from_seq, before.as_ref()),
             (state.seq(), state.entity(key)),
-        ))
+        );
+        diff.starts_after_purge = starts_after_purge;
+        Ok(diff)
     }
 }

@@ -166,7 +166,7 @@ use crate::record::{Record, TenantId};
 use crate::sink::AuditStore;
 
 pub use access::{Access, AccessFilter, AccessPath, Cycle, Grant};
-pub use blame::{AccessChange, BlameEntry, Change, PathChange};
+pub use blame::{AccessChange, BlameEntry, Change, PathChange, Window};
 pub use diff::{EntityDiff, EntityStatus, FieldDiff, LinkChange};
 pub use snapshot::SnapshotError;
 pub use state::{Deletion, Entity, Links, RecordRef, Relation, State};
@@ -208,6 +208,17 @@ struct Cache {
     /// Copies of the state at every `every`-th seq.
     snapshots: BTreeMap<u64, State>,
     every: u64,
+}
+
+/// A state's snapshot without what depends on where its trail starts (an earlier purge of
+/// the trail, or its absence): what two copies of one history agree on.
+pub(crate) fn directory(state: &State) -> serde_json::Value {
+    let mut v = state.to_snapshot();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("started_after");
+        m.remove("purged_through");
+    }
+    v
 }
 
 /// Questions about one tenant's trail, answered by folding its records.
@@ -340,10 +351,15 @@ impl<'a> History<'a> {
     /// The seq a point stands for: the state at the point is the state after that record.
     ///
     /// # Errors
-    /// Store failures.
+    /// [`Error::Purged`] for a point before the trail's purge point (a seq before it, or a
+    /// time before its last purged record); store failures.
     pub fn resolve(&self, point: Point) -> Result<u64> {
         let anchor = self.store().anchor(&self.tenant)?.seq;
+        let purged = || Error::Purged {
+            through_seq: anchor,
+        };
         Ok(match point {
+            Point::Seq(n) if n < anchor => return Err(purged()),
             Point::Seq(n) => n,
             Point::Head => self.store().head(&self.tenant)?.map_or(anchor, |h| h.seq),
             Point::Time(t) => {
@@ -363,15 +379,118 @@ impl<'a> History<'a> {
                         Err(e) => return Err(e),
                     }
                 }
-                found.unwrap_or(anchor)
+                match found {
+                    Some(seq) => seq,
+                    // Before every record left: the state at the purge point, unless the time
+                    // is before the last purged record too.
+                    None if anchor > 0 => {
+                        let at = self.fresh()?.at();
+                        if at.is_some_and(|at| t < at) {
+                            return Err(purged());
+                        }
+                        anchor
+                    }
+                    None => anchor,
+                }
             }
         })
     }
 
-    /// An empty state where this trail starts (after its purge point, if any).
+    /// The state where this trail starts: empty, or after a retention purge the state the
+    /// purge kept in its `audit.purged` record (so every answer about a point after the purge
+    /// point is what it was before the purge).
     fn fresh(&self) -> Result<State> {
-        let anchor = self.store().anchor(&self.tenant)?.seq;
-        Ok(State::after_purge(self.tenant.clone(), anchor))
+        let anchor = self.store().anchor(&self.tenant)?;
+        if anchor.seq == 0 {
+            return Ok(State::new(self.tenant.clone()));
+        }
+        Ok(self
+            .purge_snapshot(anchor)?
+            .unwrap_or_else(|| State::after_purge(self.tenant.clone(), anchor.seq)))
+    }
+
+    /// The state kept by the purge that left the trail starting after `anchor`, if its record
+    /// holds one.
+    ///
+    /// # Errors
+    /// [`Error::Snapshot`] for a snapshot that does not read, or is not of this tenant at the
+    /// anchor; store failures.
+    fn purge_snapshot(&self, anchor: crate::record::Head) -> Result<Option<State>> {
+        let q = self.query().event("audit.purged").after_seq(anchor.seq);
+        for item in self.store().query(&q)? {
+            let Ok(r) = item else { continue };
+            let crate::event::Event::AuditPurged(p) = &r.event else {
+                continue;
+            };
+            if p.through_seq != anchor.seq || p.anchor_hash != anchor.hash {
+                continue;
+            }
+            let Some(snapshot) = &p.state else {
+                return Ok(None);
+            };
+            let state = State::from_snapshot(snapshot)?;
+            if *state.tenant() != self.tenant || state.seq() != anchor.seq {
+                return Err(Error::Snapshot(crate::history::SnapshotError::Malformed {
+                    reason: format!(
+                        "the snapshot of purge record #{} is of tenant {} at seq {}, not of \
+                         tenant {} at the anchor {}",
+                        r.seq,
+                        state.tenant(),
+                        state.seq(),
+                        self.tenant,
+                        anchor.seq
+                    ),
+                }));
+            }
+            return Ok(Some(state));
+        }
+        Ok(None)
+    }
+
+    /// Whether `purge_record` (an `audit.purged` record, say from this trail's purged copy)
+    /// keeps exactly the state this history's trail folds to at its purge point: what proves,
+    /// against a copy taken before the purge (an export, a backup), that the purge kept what
+    /// it removed. A record without a snapshot, or of another kind, does not match.
+    ///
+    /// ```
+    /// use audit_log::{Actor, AuditLog, EntityRef, Event, History, MemorySink, Preparer,
+    ///                 PurgePoint, Query, RetentionExt, SealedSink, TenantId};
+    ///
+    /// let store = MemorySink::new();
+    /// let log = AuditLog::builder(store.clone()).build();
+    /// for g in 1..=3 {
+    ///     log.record(&Actor::system(), Event::user_added_to_group(EntityRef::id_only(7), EntityRef::id_only(g)))?;
+    /// }
+    /// let before = MemorySink::new();
+    /// before.append_sealed(store.records())?; // the copy an auditor kept
+    /// let report = store.purge(log.preparer(), &TenantId::default(), PurgePoint::ThroughSeq(2), &Actor::system())?;
+    /// let purge = store.find(&Query::new().event("audit.purged")).remove(0);
+    /// assert_eq!(purge.seq, report.receipt.map_or(0, |r| r.seq));
+    /// assert!(History::new(&before).matches_purge(&purge)?);
+    /// # Ok::<(), audit_log::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Snapshot`] for a snapshot that does not read; store failures.
+    pub fn matches_purge(&self, purge_record: &Record) -> Result<bool> {
+        let crate::event::Event::AuditPurged(p) = &purge_record.event else {
+            return Ok(false);
+        };
+        let Some(snapshot) = &p.state else {
+            return Ok(false);
+        };
+        let kept = State::from_snapshot(snapshot)?;
+        let folded = self.state_at(Point::Seq(p.through_seq))?;
+        Ok(directory(&kept) == directory(&folded))
+    }
+
+    /// The seq a window starting at `from` starts from, and the purge point when the window
+    /// asked to start before it (it then starts there: what is known).
+    fn resolve_start(&self, from: Point) -> Result<(u64, Option<u64>)> {
+        match self.resolve(from) {
+            Err(Error::Purged { through_seq }) => Ok((through_seq, Some(through_seq))),
+            other => other.map(|seq| (seq, None)),
+        }
     }
 
     /// Folds records after `state.seq()` through `through` into `state`, calling `each` after

@@ -22,7 +22,8 @@ impl History<'_> {
     /// Every record naming `key` (as target, related entity or scope), oldest first: a
     /// group's timeline shows its members and nested groups added and removed, a user's the
     /// groups and permission groups they entered and left. Failed and denied attempts are
-    /// included; [`Record::outcome`] tells them apart.
+    /// included; [`Record::outcome`] tells them apart. After a retention purge, the records
+    /// that remain.
     ///
     /// # Errors
     /// Store failures and unreadable records.
@@ -31,7 +32,8 @@ impl History<'_> {
     }
 
     /// The records naming `key` after `from` and up to `to` (the records that took the
-    /// entity from its state at `from` to its state at `to`).
+    /// entity from its state at `from` to its state at `to`). After a retention purge, a
+    /// `from` before the purge point lists what remains.
     ///
     /// # Errors
     /// Store failures and unreadable records.
@@ -41,7 +43,7 @@ impl History<'_> {
         from: Point,
         to: Point,
     ) -> Result<Vec<TimelineEntry>> {
-        let from = self.resolve(from)?;
+        let (from, _) = self.resolve_start(from)?;
         let to = self.resolve(to)?;
         if to <= from {
             return Ok(Vec::new());
