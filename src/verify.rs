@@ -435,6 +435,7 @@ fn walk<S: AuditStore + ?Sized>(
     let mut prev = anchor.hash;
     let mut last_seq = anchor.seq;
     let mut start_accounted = anchor.seq == 0 || !require_start;
+    let mut link_unknown = false;
     let query = Query::for_tenant(tenant.clone()).through_seq(head.seq);
     for item in store.query(&query)? {
         let record = match item {
@@ -445,9 +446,11 @@ fn walk<S: AuditStore + ?Sized>(
                     seq,
                     reason: BreakReason::Corrupt(reason),
                 });
-                // The next record cannot link to an unreadable one; resume linking from it.
+                // The next record cannot be linked to an unreadable one (that is this break);
+                // its own content is still checked, and it may still account for the start.
                 expected_seq = seq + 1;
                 last_seq = last_seq.max(seq);
+                link_unknown = true;
                 continue;
             }
             Err(e) => return Err(e),
@@ -461,7 +464,7 @@ fn walk<S: AuditStore + ?Sized>(
             Some(BreakReason::WrongAlgorithm)
         } else if compute_hash(&record) != record.hash {
             Some(BreakReason::Altered)
-        } else if record.prev_hash != prev {
+        } else if record.prev_hash != prev && !link_unknown {
             Some(BreakReason::WrongLink)
         } else if let Some(Some(k)) = key {
             (record.seal != Some(k.seal(&record.hash))).then_some(BreakReason::BadSeal)
@@ -481,6 +484,7 @@ fn walk<S: AuditStore + ?Sized>(
         last_seq = last_seq.max(record.seq);
         expected_seq = record.seq + 1;
         prev = record.hash;
+        link_unknown = false;
         report.head = Some(Head {
             seq: record.seq,
             hash: record.hash,

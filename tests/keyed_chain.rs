@@ -1,3 +1,4 @@
+#![cfg(feature = "sqlite")]
 //! A keyed chain: every record is also sealed under a key the store never keeps, so someone
 //! with SQL access but without the key cannot append or rewrite a record that verifies with
 //! the key (issue #11, "evidence an insider cannot forge"). The same checks on every store.
@@ -213,6 +214,7 @@ fn sqlite_store_keyed_and_a_forged_tail_is_named() {
     );
 }
 
+#[cfg(feature = "postgres")]
 #[test]
 fn postgres_store_keyed() {
     let Ok(url) = std::env::var("AUDIT_LOG_POSTGRES_URL") else {

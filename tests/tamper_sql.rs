@@ -1,3 +1,4 @@
+#![cfg(feature = "sqlite")]
 //! Tampering as an insider would: raw SQL through a connection of one's own (what the
 //! `sqlite3` shell or `psql` does), against a store the test built through the library. Each
 //! attack is either refused by the store's schema, or performed and then named by `verify`
@@ -325,6 +326,7 @@ fn an_unknown_top_level_key_of_a_record_is_refused() {
     assert!(err.contains("approved_by"), "{err}");
 }
 
+#[cfg(feature = "postgres")]
 mod postgres_attacks {
     //! The same attacks through `psql`'s door: an administrator's own connection.
 
