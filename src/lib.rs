@@ -95,6 +95,9 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod async_log;
 mod canonical;
 pub mod chain;
 #[cfg(any(test, feature = "conformance"))]
@@ -118,6 +121,8 @@ mod purge;
 mod query;
 mod record;
 mod redact;
+#[cfg(any(feature = "postgres", feature = "tokio"))]
+mod runtime;
 pub mod signed;
 mod sink;
 mod store_ext;
