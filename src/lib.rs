@@ -98,6 +98,9 @@ pub struct ReadmeDoctests;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod async_log;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
 mod canonical;
 pub mod chain;
 #[cfg(any(test, feature = "conformance"))]
@@ -125,6 +128,12 @@ mod redact;
 mod runtime;
 pub mod signed;
 mod sink;
+#[cfg(any(feature = "sqlx-postgres", feature = "sqlx-sqlite"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "sqlx-postgres", feature = "sqlx-sqlite")))
+)]
+pub mod sqlx;
 mod store_ext;
 pub mod text;
 mod verify;

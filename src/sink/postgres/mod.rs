@@ -98,8 +98,8 @@
 
 mod maintenance;
 mod read;
-mod schema;
-mod write;
+pub(crate) mod schema;
+pub(crate) mod write;
 
 use std::collections::BTreeSet;
 use std::fmt;
