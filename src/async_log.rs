@@ -212,7 +212,7 @@ impl AsyncAuditLog {
 /// request's), each call one line: `audit.record(Event::user_deleted(..)).await?`.
 ///
 /// With the `axum` feature this is also the extractor a handler takes
-/// ([`crate::axum`]). Cheap to clone, so it can move into work the handler spawns.
+/// (`audit_log::axum`). Cheap to clone, so it can move into work the handler spawns.
 #[derive(Debug, Clone)]
 pub struct AsyncScopedLog {
     scoped: ScopedLog,

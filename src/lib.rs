@@ -68,6 +68,12 @@
 //!   and in order, to files, syslog and host-defined destinations (tokio).
 //! - `nats`, `webhook`: the NATS JetStream and HTTP webhook destinations (imply `forward`).
 //! - `tracing`: `forward::Mirror`, one `tracing` event per committed record (no runtime).
+//! - `tokio`: the async front door (`audit_log::async_log`): `AsyncAuditLog`, `AsyncStore`
+//!   (records as a `Stream`), `AsyncHistory`.
+//! - `axum`: `audit_log::axum`, a tower layer filling each request's context, and the handler
+//!   extractor (implies `tokio`).
+//! - `sqlx-postgres`, `sqlx-sqlite` (both: `sqlx`): `audit_log::sqlx`, appends inside the
+//!   host's own sqlx transaction.
 //!
 //! ## Guarantees
 //!
