@@ -3,7 +3,7 @@
 //! [`AuditLayer`] is a tower [`Layer`](tower::Layer) (it works around any tower service, not
 //! only an axum router) that gives every request its record [`Context`]:
 //!
-//! - **the client IP**, from the connection ([`ConnectInfo`](::axum::extract::ConnectInfo),
+//! - **the client IP**, from the connection ([`ConnectInfo`],
 //!   which `axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())`
 //!   provides). `Forwarded` (RFC 7239) and `X-Forwarded-For` are honoured only when the
 //!   connection comes from a proxy the host named ([`AuditLayer::trust_proxies`]): walking the

@@ -84,6 +84,16 @@
 //! keeps anchors still otherwise, and heads from moving back) has no `audit.purged` record that
 //! accounts for it. Give `DELETE` only to the role that runs retention.
 //!
+//! # In async code
+//!
+//! The store is built on the sync `postgres` client, which blocks on a tokio runtime of its
+//! own. Called from inside a host's runtime (a handler, `#[tokio::main]`), each operation
+//! runs on a thread of its own instead, as does closing the pool when the last handle goes,
+//! so nothing panics on either runtime flavour; the calling task still waits for the answer.
+//! Async hosts use the async front door (feature `tokio`, `audit_log::async_log`), which runs
+//! every call on tokio's blocking pool, or append inside their own sqlx transaction (feature
+//! `sqlx-postgres`).
+//!
 //! # Durability
 //!
 //! An append returns `Ok` after PostgreSQL committed it. With the server's default
