@@ -18,6 +18,8 @@
 //! - [Move a trail to another store](#move-a-trail-to-another-store) (`examples/move_trail.rs`)
 //! - [Purge old records under a retention policy](#purge-old-records-under-a-retention-policy)
 //!   (`examples/purge_retention.rs`)
+//! - [Record from an async web service](#record-from-an-async-web-service)
+//!   (`examples/axum_admin.rs`)
 //!
 //! The main demo, `cargo run --example demo`, strings most of these together.
 //!
@@ -149,3 +151,14 @@
 //! ```
 //!
 //! (`examples/purge_retention.rs`: `cargo run --example purge_retention`)
+//!
+//! # Record from an async web service
+//!
+//! With the `axum` feature, `audit_log::axum::AuditLayer` fills each request's context and a
+//! handler takes an `audit_log::async_log::AsyncScopedLog`; with `sqlx-sqlite` or
+//! `sqlx-postgres`, the record joins the handler's own sqlx transaction (`audit_log::sqlx`). `examples/axum_admin.rs` is a whole service built so: its change and
+//! record in one transaction, refused changes on record as denied.
+//!
+//! ```text
+//! cargo run --example axum_admin --features axum,sqlx-sqlite
+//! ```

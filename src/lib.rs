@@ -68,6 +68,12 @@
 //!   and in order, to files, syslog and host-defined destinations (tokio).
 //! - `nats`, `webhook`: the NATS JetStream and HTTP webhook destinations (imply `forward`).
 //! - `tracing`: `forward::Mirror`, one `tracing` event per committed record (no runtime).
+//! - `tokio`: the async front door (`audit_log::async_log`): `AsyncAuditLog`, `AsyncStore`
+//!   (records as a `Stream`), `AsyncHistory`.
+//! - `axum`: `audit_log::axum`, a tower layer filling each request's context, and the handler
+//!   extractor (implies `tokio`).
+//! - `sqlx-postgres`, `sqlx-sqlite` (both: `sqlx`): `audit_log::sqlx`, appends inside the
+//!   host's own sqlx transaction.
 //!
 //! ## Guarantees
 //!
@@ -95,6 +101,12 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod async_log;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
 mod canonical;
 pub mod chain;
 #[cfg(any(test, feature = "conformance"))]
@@ -118,8 +130,16 @@ mod purge;
 mod query;
 mod record;
 mod redact;
+#[cfg(any(feature = "postgres", feature = "tokio"))]
+mod runtime;
 pub mod signed;
 mod sink;
+#[cfg(any(feature = "sqlx-postgres", feature = "sqlx-sqlite"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "sqlx-postgres", feature = "sqlx-sqlite")))
+)]
+pub mod sqlx;
 mod store_ext;
 pub mod text;
 mod verify;

@@ -25,8 +25,7 @@ fn example(name: &str) -> PathBuf {
             "--quiet",
             "--example",
             name,
-            "--features",
-            "sqlite",
+            "--all-features",
         ])
         .current_dir(env!("CARGO_MANIFEST_DIR"));
         let status = cmd.status().expect("cargo runs");
@@ -218,4 +217,21 @@ fn the_demo_tells_its_story_and_leaves_a_complete_db_file() {
         audit_log::AuditStoreExt::verify(&store, &audit_log::TenantId::default()).expect("verify");
     assert_eq!(report.count, 13, "{report}");
     assert!(report.is_intact());
+}
+
+#[cfg(all(feature = "axum", feature = "sqlx-sqlite"))]
+#[test]
+fn axum_admin_records_each_change_in_its_own_transaction() {
+    let out = run("axum_admin", &["--self-test"]);
+    assert_prints(
+        "axum_admin",
+        &out,
+        &[
+            "bob deleting alice: 403 Forbidden",
+            "root deleting user 999: 404 Not Found",
+            "bob deleted user 1 (denied)",
+            "root added user alice to group Accounting",
+            "root created user alice",
+        ],
+    );
 }

@@ -12,7 +12,7 @@ mod plan;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod retention;
-mod row;
+pub(crate) mod row;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::canonical::{compute_hash, encode_body};
+use crate::canonical::compute_hash;
 use crate::digest::{ChainAlgorithm, Digest};
 use crate::error::Result;
 use crate::event::Event;
@@ -113,7 +113,7 @@ impl PreparedRecord {
     pub fn with_event_for_tests(mut self, event: Event) -> Self {
         self.event_value = OnceLock::new();
         self.event = event;
-        self.body = encode_body(
+        self.body = crate::canonical::encode_body(
             &self.tenant,
             &self.id,
             self.occurred_at.timestamp_micros(),

@@ -41,6 +41,16 @@ struct State {
     held: HashSet<String>,
 }
 
+impl Drop for PgCursors {
+    fn drop(&mut self) {
+        // Closing a client blocks on its runtime: not on a thread running async code.
+        let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some(client) = state.client.take() {
+            crate::runtime::off_async(move || drop(client));
+        }
+    }
+}
+
 impl std::fmt::Debug for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("State")
@@ -131,7 +141,19 @@ impl PgCursors {
 
     /// Runs `f` on the connection, opening one if there is none. A broken connection is
     /// dropped, and with it every lease it held.
-    fn with<T>(&self, f: impl FnOnce(&mut HashSet<String>, &mut Client) -> Result<T>) -> Result<T> {
+    /// Runs `f` on this store's connection (opened again if it was lost), where the sync client
+    /// may block: see `crate::runtime` (the forwarder runs on a tokio runtime).
+    fn with<T: Send>(
+        &self,
+        f: impl FnOnce(&mut HashSet<String>, &mut Client) -> Result<T> + Send,
+    ) -> Result<T> {
+        crate::runtime::off_async(|| self.with_here(f))
+    }
+
+    fn with_here<T>(
+        &self,
+        f: impl FnOnce(&mut HashSet<String>, &mut Client) -> Result<T>,
+    ) -> Result<T> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let State { client, held } = &mut *state;
         if client.as_ref().is_some_and(|c| c.is_closed()) {
@@ -153,7 +175,11 @@ impl PgCursors {
     }
 
     /// Runs a write for `destination`, only while its lease is held on this connection.
-    fn write<T>(&self, destination: &str, f: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {
+    fn write<T: Send>(
+        &self,
+        destination: &str,
+        f: impl FnOnce(&mut Client) -> Result<T> + Send,
+    ) -> Result<T> {
         check_destination_name(destination)?;
         self.with(|held, client| {
             if !held.contains(destination) {

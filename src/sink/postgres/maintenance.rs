@@ -21,17 +21,18 @@ use crate::sink::{PurgePlan, PurgeReport, Retention};
 
 impl Retention for PostgresSink {
     fn remove_prefix(&self, plan: PurgePlan) -> Result<PurgeReport> {
-        let mut conn = self.client()?;
-        let mut tx = conn.transaction().map_err(pg_error)?;
         let store = self.store();
-        let report = remove_prefix_in(
-            &mut tx,
-            &store.tables,
-            (store.algorithm, store.key.as_ref()),
-            plan,
-        )?;
-        tx.commit().map_err(pg_error)?;
-        Ok(report)
+        self.with_client(|conn| {
+            let mut tx = conn.transaction().map_err(pg_error)?;
+            let report = remove_prefix_in(
+                &mut tx,
+                &store.tables,
+                (store.algorithm, store.key.as_ref()),
+                plan,
+            )?;
+            tx.commit().map_err(pg_error)?;
+            Ok(report)
+        })
     }
 }
 

@@ -84,6 +84,16 @@
 //! keeps anchors still otherwise, and heads from moving back) has no `audit.purged` record that
 //! accounts for it. Give `DELETE` only to the role that runs retention.
 //!
+//! # In async code
+//!
+//! The store is built on the sync `postgres` client, which blocks on a tokio runtime of its
+//! own. Called from inside a host's runtime (a handler, `#[tokio::main]`), each operation
+//! runs on a thread of its own instead, as does closing the pool when the last handle goes,
+//! so nothing panics on either runtime flavour; the calling task still waits for the answer.
+//! Async hosts use the async front door (feature `tokio`, `audit_log::async_log`), which runs
+//! every call on tokio's blocking pool, or append inside their own sqlx transaction (feature
+//! `sqlx-postgres`).
+//!
 //! # Durability
 //!
 //! An append returns `Ok` after PostgreSQL committed it. With the server's default
@@ -98,8 +108,8 @@
 
 mod maintenance;
 mod read;
-mod schema;
-mod write;
+pub(crate) mod schema;
+pub(crate) mod write;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -124,8 +134,6 @@ pub const STORE_SCHEMA_VERSION: u32 = schema::SCHEMA_VERSION;
 
 /// A pool of PostgreSQL connections, as `r2d2` makes them.
 pub type PgPool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
-
-type Pooled = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
 
 /// Maps a driver error to the crate's categories.
 pub(crate) fn pg_error(e: postgres::Error) -> Error {
@@ -266,13 +274,42 @@ pub struct PostgresSink {
 /// The pool, the tables and the chain algorithm: what the group commit's committer and the
 /// readers share.
 struct PgStore {
-    pool: PgPool,
+    pool: SafePool,
     tables: schema::Tables,
     algorithm: ChainAlgorithm,
     /// The chain key, when the trail is keyed and the sink was given it.
     key: Option<ChainKey>,
     /// The trail's chain key id, when it is keyed.
     key_id: Option<String>,
+}
+
+/// The sink's pool. Every use of a connection, and the pool's own drop (which closes its
+/// connections), runs where the sync client may block: see [`crate::runtime`].
+struct SafePool(Option<PgPool>);
+
+impl SafePool {
+    /// Runs `f` on a pooled connection, returned to the pool before this returns.
+    fn with_client<T: Send>(
+        &self,
+        f: impl FnOnce(&mut postgres::Client) -> Result<T> + Send,
+    ) -> Result<T> {
+        crate::runtime::off_async(|| {
+            let pool = self
+                .0
+                .as_ref()
+                .ok_or_else(|| Error::store("postgres", "the pool is closed"))?;
+            let mut conn = pool.get().map_err(pool_error)?;
+            f(&mut conn)
+        })
+    }
+}
+
+impl Drop for SafePool {
+    fn drop(&mut self) {
+        if let Some(pool) = self.0.take() {
+            crate::runtime::off_async(move || drop(pool));
+        }
+    }
 }
 
 impl fmt::Debug for PostgresSink {
@@ -322,12 +359,13 @@ impl PostgresSink {
     /// As [`PostgresSink::connect`].
     pub fn from_pool(pool: PgPool, options: PostgresOptions) -> Result<Self> {
         let tables = schema::Tables::new(&options.schema);
-        let (algorithm, key_id) = {
-            let mut conn = pool.get().map_err(pool_error)?;
-            let algorithm = schema::install(&mut *conn, &tables, options.algorithm)?;
-            let key_id = schema::chain_key(&mut *conn, &tables, options.key.as_ref())?;
-            (algorithm, key_id)
-        };
+        // Owned by the store from here, so that an error below drops it where it may.
+        let pool = SafePool(Some(pool));
+        let (algorithm, key_id) = pool.with_client(|conn| {
+            let algorithm = schema::install(conn, &tables, options.algorithm)?;
+            let key_id = schema::chain_key(conn, &tables, options.key.as_ref())?;
+            Ok((algorithm, key_id))
+        })?;
         Ok(PostgresSink {
             inner: Arc::new(GroupCommit::new(
                 PgStore {
@@ -447,8 +485,12 @@ impl PostgresSink {
         self.inner.committer()
     }
 
-    fn client(&self) -> Result<Pooled> {
-        self.store().pool.get().map_err(pool_error)
+    /// Runs `f` on a pooled connection (see [`SafePool::with_client`]).
+    fn with_client<T: Send>(
+        &self,
+        f: impl FnOnce(&mut postgres::Client) -> Result<T> + Send,
+    ) -> Result<T> {
+        self.store().pool.with_client(f)
     }
 
     /// PostgreSQL's plan (`EXPLAIN`) for each statement `query` runs, one line per plan
@@ -464,7 +506,13 @@ impl PostgresSink {
     #[cfg(feature = "conformance")]
     #[doc(hidden)]
     pub fn raw_client(&self) -> Result<impl std::ops::DerefMut<Target = postgres::Client>> {
-        self.client()
+        let pool = self
+            .store()
+            .pool
+            .0
+            .as_ref()
+            .ok_or_else(|| Error::store("postgres", "the pool is closed"))?;
+        pool.get().map_err(pool_error)
     }
 }
 
@@ -477,16 +525,17 @@ impl Committer for PgStore {
                 format!("the trail is keyed (key {id}): connect with its key to append"),
             ));
         }
-        let mut conn = self.pool.get().map_err(pool_error)?;
-        let mut tx = conn.transaction().map_err(pg_error)?;
-        let receipts = write::append(
-            &mut tx,
-            &self.tables,
-            (self.algorithm, self.key.as_ref()),
-            jobs,
-        )?;
-        tx.commit().map_err(pg_error)?;
-        Ok(receipts)
+        self.pool.with_client(|conn| {
+            let mut tx = conn.transaction().map_err(pg_error)?;
+            let receipts = write::append(
+                &mut tx,
+                &self.tables,
+                (self.algorithm, self.key.as_ref()),
+                jobs,
+            )?;
+            tx.commit().map_err(pg_error)?;
+            Ok(receipts)
+        })
     }
 }
 
@@ -509,16 +558,11 @@ impl AuditStore for PostgresSink {
     }
 
     fn head(&self, tenant: &TenantId) -> Result<Option<Head>> {
-        let row = self
-            .client()?
-            .query_opt(
-                &format!(
-                    "SELECT seq, hash FROM {} WHERE tenant = $1 ORDER BY seq DESC LIMIT 1",
-                    self.store().tables.records
-                ),
-                &[&tenant.as_str()],
-            )
-            .map_err(pg_error)?;
+        let sql = format!(
+            "SELECT seq, hash FROM {} WHERE tenant = $1 ORDER BY seq DESC LIMIT 1",
+            self.store().tables.records
+        );
+        let row = self.with_client(|c| c.query_opt(&sql, &[&tenant.as_str()]).map_err(pg_error))?;
         row.map(|r| {
             let seq: i64 = r.try_get(0).map_err(pg_error)?;
             let hash: Vec<u8> = r.try_get(1).map_err(pg_error)?;
@@ -539,16 +583,11 @@ impl AuditStore for PostgresSink {
     }
 
     fn tenants(&self) -> Result<Vec<TenantId>> {
-        let rows = self
-            .client()?
-            .query(
-                &format!(
-                    "SELECT tenant FROM {} WHERE seq > anchor_seq ORDER BY tenant",
-                    self.store().tables.heads
-                ),
-                &[],
-            )
-            .map_err(pg_error)?;
+        let sql = format!(
+            "SELECT tenant FROM {} WHERE seq > anchor_seq ORDER BY tenant",
+            self.store().tables.heads
+        );
+        let rows = self.with_client(|c| c.query(&sql, &[]).map_err(pg_error))?;
         let mut names = BTreeSet::new();
         for r in rows {
             names.insert(TenantId::new(r.try_get::<_, String>(0).map_err(pg_error)?));
@@ -557,16 +596,11 @@ impl AuditStore for PostgresSink {
     }
 
     fn anchor(&self, tenant: &TenantId) -> Result<Head> {
-        let row = self
-            .client()?
-            .query_opt(
-                &format!(
-                    "SELECT anchor_seq, anchor_hash FROM {} WHERE tenant = $1",
-                    self.store().tables.heads
-                ),
-                &[&tenant.as_str()],
-            )
-            .map_err(pg_error)?;
+        let sql = format!(
+            "SELECT anchor_seq, anchor_hash FROM {} WHERE tenant = $1",
+            self.store().tables.heads
+        );
+        let row = self.with_client(|c| c.query_opt(&sql, &[&tenant.as_str()]).map_err(pg_error))?;
         match row {
             None => Ok(Head {
                 seq: 0,
@@ -589,16 +623,14 @@ impl AuditStore for PostgresSink {
 
     fn census(&self, tenant: &TenantId, through: u64) -> Result<Option<Census>> {
         let through = i64::try_from(through).unwrap_or(i64::MAX);
-        let row = self
-            .client()?
-            .query_one(
-                &format!(
-                    "SELECT count(*) FILTER (WHERE seq <= $2), max(seq) FROM {} WHERE tenant = $1",
-                    self.store().tables.records
-                ),
-                &[&tenant.as_str(), &through],
-            )
-            .map_err(pg_error)?;
+        let sql = format!(
+            "SELECT count(*) FILTER (WHERE seq <= $2), max(seq) FROM {} WHERE tenant = $1",
+            self.store().tables.records
+        );
+        let row = self.with_client(|c| {
+            c.query_one(&sql, &[&tenant.as_str(), &through])
+                .map_err(pg_error)
+        })?;
         let n: i64 = row.try_get(0).map_err(pg_error)?;
         let max: Option<i64> = row.try_get(1).map_err(pg_error)?;
         Ok(Some(Census {

@@ -171,17 +171,21 @@ impl<'a> PgPages<'a> {
     }
 
     fn read(&mut self, want: usize) -> Result<Fetched> {
-        let mut client = self.sink.client()?;
-        narrow_by_time(&mut self.plan, &mut *client)?;
+        let (plan, sql) = (&mut self.plan, &self.sql);
+        let rows = self.sink.with_client(|client| {
+            narrow_by_time(plan, client)?;
+            if plan.is_empty() {
+                return Ok(Vec::new());
+            }
+            let bound = bind(plan.params(want as i64));
+            client.query(sql, &refs(&bound)).map_err(pg_error)
+        })?;
         if self.plan.is_empty() {
             return Ok(Fetched {
                 records: Vec::new(),
                 last: true,
             });
         }
-        let bound = bind(self.plan.params(want as i64));
-        let rows = client.query(&self.sql, &refs(&bound)).map_err(pg_error)?;
-        drop(client);
         let mut last = rows.len() < want;
         let mut records = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -207,39 +211,41 @@ impl PageSource for PgPages<'_> {
 /// How many records match `q`, ignoring its limit.
 pub(crate) fn count(sink: &PostgresSink, q: &Query) -> Result<u64> {
     let mut plan = plan(sink, q)?;
-    let mut client = sink.client()?;
-    narrow_by_time(&mut plan, &mut *client)?;
-    if plan.is_empty() {
-        return Ok(0);
-    }
-    let bound = bind(plan.params(0));
-    let row = client
-        .query_one(&plan.count_sql(), &refs(&bound))
-        .map_err(pg_error)?;
-    let n: i64 = row.try_get(0).map_err(pg_error)?;
-    Ok(u64::try_from(n).unwrap_or(0))
+    sink.with_client(|client| {
+        narrow_by_time(&mut plan, client)?;
+        if plan.is_empty() {
+            return Ok(0);
+        }
+        let bound = bind(plan.params(0));
+        let row = client
+            .query_one(&plan.count_sql(), &refs(&bound))
+            .map_err(pg_error)?;
+        let n: i64 = row.try_get(0).map_err(pg_error)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    })
 }
 
 /// PostgreSQL's plan (`EXPLAIN`) for each statement `q` runs, one line per plan line.
 pub(crate) fn explain(sink: &PostgresSink, q: &Query) -> Result<Vec<String>> {
     let plan = plan(sink, q)?;
-    let mut client = sink.client()?;
-    let mut lines = Vec::new();
-    let mut run = |sql: &str, params: Vec<Param>| -> Result<()> {
-        let bound = bind(params);
-        for row in client
-            .query(&format!("EXPLAIN {sql}"), &refs(&bound))
-            .map_err(pg_error)?
-        {
-            lines.push(row.try_get::<_, String>(0).map_err(pg_error)?);
+    sink.with_client(|client| {
+        let mut lines = Vec::new();
+        let mut run = |sql: &str, params: Vec<Param>| -> Result<()> {
+            let bound = bind(params);
+            for row in client
+                .query(&format!("EXPLAIN {sql}"), &refs(&bound))
+                .map_err(pg_error)?
+            {
+                lines.push(row.try_get::<_, String>(0).map_err(pg_error)?);
+            }
+            Ok(())
+        };
+        if let Some((sql, params)) = plan.time_bounds() {
+            run(&sql, params)?;
         }
-        Ok(())
-    };
-    if let Some((sql, params)) = plan.time_bounds() {
-        run(&sql, params)?;
-    }
-    run(&plan.page_sql(&COLUMNS), plan.params(PAGE as i64))?;
-    Ok(lines)
+        run(&plan.page_sql(&COLUMNS), plan.params(PAGE as i64))?;
+        Ok(lines)
+    })
 }
 
 /// Visits the tenant's mention rows with a seq in `first..=last`, a page at a time.
@@ -260,27 +266,36 @@ pub(crate) fn scan_mentions(
     let last = i64::try_from(last).unwrap_or(i64::MAX);
     let mut after = (String::new(), String::new(), i64::MIN);
     loop {
-        let rows = sink
-            .client()?
-            .query(
-                &sql,
-                &[
-                    &tenant.as_str(),
-                    &first,
-                    &last,
-                    &after.0,
-                    &after.1,
-                    &after.2,
-                    &PAGE_ROWS,
-                ],
-            )
-            .map_err(pg_error)?;
+        // Read on the connection's side (see `with_client`), visit here: `visit` need not be
+        // `Send`.
+        let rows = sink.with_client(|client| {
+            let rows = client
+                .query(
+                    &sql,
+                    &[
+                        &tenant.as_str(),
+                        &first,
+                        &last,
+                        &after.0,
+                        &after.1,
+                        &after.2,
+                        &PAGE_ROWS,
+                    ],
+                )
+                .map_err(pg_error)?;
+            rows.iter()
+                .map(|row| -> Result<(String, String, i64)> {
+                    Ok((
+                        row.try_get(0).map_err(pg_error)?,
+                        row.try_get(1).map_err(pg_error)?,
+                        row.try_get(2).map_err(pg_error)?,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()
+        })?;
         let full = rows.len() as i64 == PAGE_ROWS;
         let mut last_row = None;
-        for row in &rows {
-            let kind: String = row.try_get(0).map_err(pg_error)?;
-            let id: String = row.try_get(1).map_err(pg_error)?;
-            let seq: i64 = row.try_get(2).map_err(pg_error)?;
+        for (kind, id, seq) in rows {
             visit(crate::sink::MentionRow {
                 kind: &kind,
                 id: &id,

@@ -498,3 +498,81 @@ pub(crate) fn chain_key(
         }
     }
 }
+
+/// What an append inside a host's transaction needs from the schema's `audit_meta` rows
+/// (read by the caller with its own driver): the trail's chain algorithm, after checking that
+/// the schema is a trail at the version this build writes and that `key` is the trail's key
+/// (or that there is none when the trail is not keyed).
+///
+/// # Errors
+/// [`Error::NotAStore`], [`Error::SchemaTooNew`], [`Error::NotSupported`] (an older schema:
+/// migrate it first), [`Error::InvalidInput`] for a missing, needless or wrong key.
+#[cfg_attr(not(feature = "sqlx-postgres"), allow(dead_code))]
+pub(crate) fn append_meta(
+    t: &Tables,
+    meta: &[(String, String)],
+    key: Option<&ChainKey>,
+) -> Result<ChainAlgorithm> {
+    let value = |k: &str| {
+        meta.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    };
+    if value("format") != Some("audit-log") {
+        return Err(Error::NotAStore {
+            reason: format!("{} is not an audit-log metadata table", t.meta),
+        });
+    }
+    let version = value("schema_version").and_then(|v| v.parse::<u32>().ok());
+    match version {
+        Some(v) if v > SCHEMA_VERSION => {
+            return Err(Error::SchemaTooNew {
+                found: v,
+                supported: SCHEMA_VERSION,
+            })
+        }
+        Some(v) if v == SCHEMA_VERSION => {}
+        _ => {
+            return Err(Error::NotSupported(format!(
+                "the schema {} is at version {}, this build appends at version {SCHEMA_VERSION}: \
+                 migrate it first (PostgresSink::install_schema or a connect as its owner)",
+                t.name,
+                value("schema_version").unwrap_or("(none)")
+            )))
+        }
+    }
+    let algorithm = value("chain")
+        .and_then(ChainAlgorithm::parse)
+        .ok_or_else(|| Error::NotAStore {
+            reason: format!("{} names no chain algorithm", t.meta),
+        })?;
+    match (value("seal_key").zip(value("seal_check")), key) {
+        (None, None) => Ok(algorithm),
+        (Some((id, _)), None) => Err(Error::invalid(
+            "chain_key",
+            format!("the trail is keyed (key {id}): append with its key"),
+        )),
+        (Some((id, check)), Some(k)) => {
+            if id != k.id() {
+                Err(Error::invalid(
+                    "chain_key",
+                    format!("the trail's chain key is {id}, not {}", k.id()),
+                ))
+            } else if check != k.check_value().to_hex() {
+                Err(Error::invalid(
+                    "chain_key",
+                    format!("key {id} is not the key this trail was made with"),
+                ))
+            } else {
+                Ok(algorithm)
+            }
+        }
+        (None, Some(k)) => Err(Error::invalid(
+            "chain_key",
+            format!(
+                "the trail is not keyed; key {} cannot seal its records",
+                k.id()
+            ),
+        )),
+    }
+}

@@ -28,9 +28,33 @@ pub(crate) struct LockedHead {
 }
 
 impl LockedHead {
+    /// A locked head row as selected by [`lock_heads_sql`]: the tenant, its head (seq, hash)
+    /// and its anchor (seq, hash).
+    pub(crate) fn of(
+        tenant: String,
+        head: (i64, Vec<u8>),
+        anchor: (i64, Vec<u8>),
+    ) -> Result<(TenantId, Self)> {
+        let decode = |(seq, hash): (i64, Vec<u8>)| -> Result<Head> {
+            let seq =
+                u64::try_from(seq).map_err(|_| Error::corrupt(0, "negative seq in a head"))?;
+            Ok(Head {
+                seq,
+                hash: Digest::from_slice(&hash).map_err(|why| Error::corrupt(seq, why))?,
+            })
+        };
+        Ok((
+            TenantId::new(tenant),
+            LockedHead {
+                head: decode(head)?,
+                anchor: decode(anchor)?,
+            },
+        ))
+    }
+
     /// What the tenant's next record links to: its last record, else its anchor; `None` for a
     /// tenant with no trail and no purge point, into which an import may start anywhere.
-    fn tip(&self) -> Option<Head> {
+    pub(crate) fn tip(&self) -> Option<Head> {
         (self.head.seq > 0 || self.anchor.seq > 0).then_some(self.head)
     }
 }
@@ -44,50 +68,67 @@ pub(crate) fn lock_heads(
 ) -> Result<BTreeMap<TenantId, LockedHead>> {
     let names: Vec<&str> = tenants.iter().map(|t| t.as_str()).collect();
     let zero: &[u8] = &Digest::ZERO.0;
-    tx.execute(
-        &format!(
+    let [create, lock] = lock_heads_sql(t);
+    tx.execute(&create, &[&names, &zero]).map_err(pg_error)?;
+    let rows = tx.query(&lock, &[&names]).map_err(pg_error)?;
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let (tenant, locked) = LockedHead::of(
+            row.try_get(0).map_err(pg_error)?,
+            (
+                row.try_get(1).map_err(pg_error)?,
+                row.try_get(2).map_err(pg_error)?,
+            ),
+            (
+                row.try_get(3).map_err(pg_error)?,
+                row.try_get(4).map_err(pg_error)?,
+            ),
+        )?;
+        out.insert(tenant, locked);
+    }
+    Ok(out)
+}
+
+/// The two statements that lock the head rows of a set of tenants (`$1`, a `text[]`):
+/// creating the missing ones (`$2`: the zero hash), then locking them all in name order,
+/// selecting `tenant, seq, hash, anchor_seq, anchor_hash` ([`LockedHead::of`]).
+pub(crate) fn lock_heads_sql(t: &Tables) -> [String; 2] {
+    [
+        format!(
             "INSERT INTO {} (tenant, seq, hash, anchor_seq, anchor_hash) \
              SELECT name, 0, $2, 0, $2 FROM unnest($1::text[]) AS name ORDER BY name \
              ON CONFLICT (tenant) DO NOTHING",
             t.heads
         ),
-        &[&names, &zero],
+        format!(
+            "SELECT tenant, seq, hash, anchor_seq, anchor_hash FROM {} WHERE tenant = ANY($1) \
+             ORDER BY tenant FOR UPDATE",
+            t.heads
+        ),
+    ]
+}
+
+/// Moves a tenant's head (`$1`) to seq `$2`, hash `$3`, anchor `$4`/`$5`.
+pub(crate) fn update_head_sql(t: &Tables) -> String {
+    format!(
+        "UPDATE {} SET seq = $2, hash = $3, anchor_seq = $4, anchor_hash = $5 WHERE tenant = $1",
+        t.heads
     )
-    .map_err(pg_error)?;
-    let rows = tx
-        .query(
-            &format!(
-                "SELECT tenant, seq, hash, anchor_seq, anchor_hash FROM {} WHERE tenant = ANY($1) \
-                 ORDER BY tenant FOR UPDATE",
-                t.heads
-            ),
-            &[&names],
-        )
-        .map_err(pg_error)?;
-    let mut out = BTreeMap::new();
-    for row in rows {
-        let tenant: String = row.try_get(0).map_err(pg_error)?;
-        let seq: i64 = row.try_get(1).map_err(pg_error)?;
-        let hash: Vec<u8> = row.try_get(2).map_err(pg_error)?;
-        let anchor_seq: i64 = row.try_get(3).map_err(pg_error)?;
-        let anchor_hash: Vec<u8> = row.try_get(4).map_err(pg_error)?;
-        let head = |seq: i64, hash: &[u8]| -> Result<Head> {
-            let seq =
-                u64::try_from(seq).map_err(|_| Error::corrupt(0, "negative seq in a head"))?;
-            Ok(Head {
-                seq,
-                hash: Digest::from_slice(hash).map_err(|why| Error::corrupt(seq, why))?,
-            })
-        };
-        out.insert(
-            TenantId::new(tenant),
-            LockedHead {
-                head: head(seq, &hash)?,
-                anchor: head(anchor_seq, &anchor_hash)?,
-            },
-        );
-    }
-    Ok(out)
+}
+
+/// Inserts mention rows given as four arrays: tenants, kinds, ids, seqs.
+pub(crate) fn insert_mentions_sql(t: &Tables) -> String {
+    format!(
+        "INSERT INTO {} (tenant, kind, entity_id, seq) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])",
+        t.mentions
+    )
+}
+
+/// The insert of one record (`{records}` to be replaced by the table), `$1`..`$20` in the
+/// shared column order ([`Params`]).
+pub(crate) fn insert_record_sql(t: &Tables) -> String {
+    INSERT_RECORD.replace("{records}", &t.records)
 }
 
 static INSERT_RECORD: LazyLock<String> = LazyLock::new(|| {
@@ -123,32 +164,33 @@ const RECORD_TYPES: &[Type] = &[
     Type::BYTEA,
 ];
 
-/// The SQL parameters of one row, borrowed from it: the store's one row mapping.
-struct Params<'r> {
-    tenant: &'r str,
-    seq: i64,
-    id: Uuid,
-    occurred_at: DateTime<Utc>,
-    actor_kind: &'static str,
-    actor_id: &'r str,
-    actor_display: Option<&'r str>,
-    event_name: &'r str,
-    outcome: &'static str,
-    ip: Option<String>,
-    user_agent: Option<&'r str>,
-    request_id: Option<&'r str>,
-    correlation_id: Option<&'r str>,
-    reason: Option<&'r str>,
-    schema_version: i32,
-    chain: &'static str,
-    prev_hash: &'r [u8],
-    hash: &'r [u8],
-    event_json: String,
-    seal: Option<&'r [u8]>,
+/// The SQL parameters of one row, borrowed from it: the store's one row mapping (bound by the
+/// sync client here, and by sqlx in [`crate::sqlx`]).
+pub(crate) struct Params<'r> {
+    pub(crate) tenant: &'r str,
+    pub(crate) seq: i64,
+    pub(crate) id: Uuid,
+    pub(crate) occurred_at: DateTime<Utc>,
+    pub(crate) actor_kind: &'static str,
+    pub(crate) actor_id: &'r str,
+    pub(crate) actor_display: Option<&'r str>,
+    pub(crate) event_name: &'r str,
+    pub(crate) outcome: &'static str,
+    pub(crate) ip: Option<String>,
+    pub(crate) user_agent: Option<&'r str>,
+    pub(crate) request_id: Option<&'r str>,
+    pub(crate) correlation_id: Option<&'r str>,
+    pub(crate) reason: Option<&'r str>,
+    pub(crate) schema_version: i32,
+    pub(crate) chain: &'static str,
+    pub(crate) prev_hash: &'r [u8],
+    pub(crate) hash: &'r [u8],
+    pub(crate) event_json: String,
+    pub(crate) seal: Option<&'r [u8]>,
 }
 
 impl<'r> Params<'r> {
-    fn of(r: &'r Row<'r>) -> Result<Self> {
+    pub(crate) fn of(r: &'r Row<'r>) -> Result<Self> {
         Ok(Params {
             tenant: r.tenant.as_str(),
             seq: r.seq_i64()?,
@@ -254,9 +296,7 @@ fn write_rows<'a>(
         }
         w.finish().map_err(pg_error)?;
     } else {
-        let insert = tx
-            .prepare(&INSERT_RECORD.replace("{records}", &t.records))
-            .map_err(pg_error)?;
+        let insert = tx.prepare(&insert_record_sql(t)).map_err(pg_error)?;
         for row in rows {
             let row = row?;
             tx.execute(&insert, &Params::of(&row)?.sql())
@@ -289,11 +329,7 @@ fn write_rows<'a>(
             cols.3.push(*seq);
         }
         tx.execute(
-            &format!(
-                "INSERT INTO {} (tenant, kind, entity_id, seq) \
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])",
-                t.mentions
-            ),
+            &insert_mentions_sql(t),
             &[&cols.0, &cols.1, &cols.2, &cols.3],
         )
         .map_err(pg_error)?;
@@ -301,43 +337,74 @@ fn write_rows<'a>(
     Ok((receipts, anchors))
 }
 
-/// Moves head rows forward to the last record written per tenant, and sets the anchors an
-/// import into an empty tenant set.
-fn update_heads(
-    tx: &mut impl GenericClient,
-    t: &Tables,
+/// Where each tenant's head row moves: to the last record written for it, with its anchor
+/// (kept, or set by an import into an empty tenant). Parameters of [`update_head_sql`].
+pub(crate) fn head_moves(
     heads: &BTreeMap<TenantId, LockedHead>,
     moved: impl Iterator<Item = (TenantId, Head)>,
     anchors: &[(TenantId, Head)],
-) -> Result<()> {
-    let stmt = tx
-        .prepare(&format!(
-            "UPDATE {} SET seq = $2, hash = $3, anchor_seq = $4, anchor_hash = $5 \
-             WHERE tenant = $1",
-            t.heads
-        ))
-        .map_err(pg_error)?;
-    for (tenant, head) in moved {
-        let anchor = anchors
-            .iter()
-            .find(|(t, _)| *t == tenant)
-            .map(|(_, a)| *a)
-            .or_else(|| heads.get(&tenant).map(|h| h.anchor))
-            .unwrap_or(Head {
-                seq: 0,
-                hash: Digest::ZERO,
-            });
-        let seq = crate::sink::row::to_i64(head.seq)?;
-        let anchor_seq = crate::sink::row::to_i64(anchor.seq)?;
-        let hash: &[u8] = &head.hash.0;
-        let anchor_hash: &[u8] = &anchor.hash.0;
+) -> Result<Vec<HeadMove>> {
+    moved
+        .map(|(tenant, head)| {
+            let anchor = anchors
+                .iter()
+                .find(|(t, _)| *t == tenant)
+                .map(|(_, a)| *a)
+                .or_else(|| heads.get(&tenant).map(|h| h.anchor))
+                .unwrap_or(Head {
+                    seq: 0,
+                    hash: Digest::ZERO,
+                });
+            Ok(HeadMove {
+                seq: crate::sink::row::to_i64(head.seq)?,
+                hash: head.hash,
+                anchor_seq: crate::sink::row::to_i64(anchor.seq)?,
+                anchor_hash: anchor.hash,
+                tenant,
+            })
+        })
+        .collect()
+}
+
+/// One head row's new values.
+pub(crate) struct HeadMove {
+    pub(crate) tenant: TenantId,
+    pub(crate) seq: i64,
+    pub(crate) hash: Digest,
+    pub(crate) anchor_seq: i64,
+    pub(crate) anchor_hash: Digest,
+}
+
+/// Moves head rows forward (see [`head_moves`]).
+fn update_heads(tx: &mut impl GenericClient, t: &Tables, moves: &[HeadMove]) -> Result<()> {
+    let stmt = tx.prepare(&update_head_sql(t)).map_err(pg_error)?;
+    for m in moves {
+        let (hash, anchor_hash): (&[u8], &[u8]) = (&m.hash.0, &m.anchor_hash.0);
         tx.execute(
             &stmt,
-            &[&tenant.as_str(), &seq, &hash, &anchor_seq, &anchor_hash],
+            &[
+                &m.tenant.as_str(),
+                &m.seq,
+                &hash,
+                &m.anchor_seq,
+                &anchor_hash,
+            ],
         )
         .map_err(pg_error)?;
     }
     Ok(())
+}
+
+/// The tenants a set of jobs appends to.
+pub(crate) fn tenants_of<'w>(jobs: &[&'w Work]) -> BTreeSet<&'w TenantId> {
+    jobs.iter()
+        .flat_map(|w| -> Box<dyn Iterator<Item = &TenantId>> {
+            match w {
+                Work::Prepared(b) => Box::new(b.iter().map(|p| p.tenant())),
+                Work::Sealed(b) => Box::new(b.iter().map(|r| &r.tenant)),
+            }
+        })
+        .collect()
 }
 
 /// Appends jobs in the caller's transaction: locks the heads of their tenants, seals (or, for
@@ -350,15 +417,7 @@ pub(crate) fn append(
     (algorithm, key): (ChainAlgorithm, Option<&ChainKey>),
     jobs: &[&Work],
 ) -> Result<Vec<Vec<Receipt>>> {
-    let tenants: BTreeSet<&TenantId> = jobs
-        .iter()
-        .flat_map(|w| -> Box<dyn Iterator<Item = &TenantId>> {
-            match w {
-                Work::Prepared(b) => Box::new(b.iter().map(|p| p.tenant())),
-                Work::Sealed(b) => Box::new(b.iter().map(|r| &r.tenant)),
-            }
-        })
-        .collect();
+    let tenants = tenants_of(jobs);
     if tenants.is_empty() {
         return Ok(jobs.iter().map(|_| Vec::new()).collect());
     }
@@ -376,7 +435,7 @@ pub(crate) fn append(
         .tips()
         .map(|(tenant, head)| (tenant.clone(), head))
         .collect();
-    update_heads(tx, t, &heads, moved.into_iter(), &anchors)?;
+    update_heads(tx, t, &head_moves(&heads, moved.into_iter(), &anchors)?)?;
     let mut receipts = receipts.into_iter();
     Ok(sizes
         .into_iter()

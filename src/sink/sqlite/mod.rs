@@ -304,7 +304,7 @@ impl SqliteSink {
         } else {
             // SQLite quietly opens a file it may not write read-only; a host asking to write
             // should hear it now, not at its first append.
-            if conn.is_readonly(rusqlite::DatabaseName::Main).sql()? {
+            if conn.is_readonly(rusqlite::MAIN_DB).sql()? {
                 return Err(Error::ReadOnly {
                     source: format!(
                         "{} cannot be written by this process (open it with \
@@ -547,8 +547,11 @@ fn configure_writer(conn: &Connection, options: &SqliteOptions) -> Result<()> {
     };
     conn.pragma_update(None, "synchronous", sync).sql()?;
     if let Some(bytes) = options.max_size_bytes {
-        let page: u64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).sql()?;
-        let pages = (bytes / page.max(1)).max(1);
+        let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).sql()?;
+        // SQLite counts pages in a signed 64-bit integer.
+        let pages = i64::try_from(bytes / u64::try_from(page.max(1)).unwrap_or(1))
+            .unwrap_or(i64::MAX)
+            .max(1);
         conn.pragma_update(None, "max_page_count", pages).sql()?;
     }
     Ok(())
