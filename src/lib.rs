@@ -68,6 +68,8 @@
 //!   and in order, to files, syslog and host-defined destinations (tokio).
 //! - `nats`, `webhook`: the NATS JetStream and HTTP webhook destinations (imply `forward`).
 //! - `tracing`: `forward::Mirror`, one `tracing` event per committed record (no runtime).
+//! - `tz`: named time zones for [`Zone`] (`Europe/Berlin`, the system's own), for the CSV
+//!   export's times and the command line.
 //!
 //! ## Guarantees
 //!
@@ -123,6 +125,7 @@ mod sink;
 mod store_ext;
 pub mod text;
 mod verify;
+mod zone;
 
 #[doc(inline)]
 pub use chain::{ChainAlgorithm, ChainKey, Checkpoint, Digest, VerifyReport};
@@ -176,3 +179,4 @@ pub use sink::{
     PurgePlan, PurgePoint, PurgeReport, RecordStream, Retention, SealedSink, Store,
 };
 pub use store_ext::{AuditStoreExt, Page};
+pub use zone::Zone;
