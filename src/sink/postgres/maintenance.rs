@@ -21,6 +21,7 @@ use crate::sink::{PurgePlan, PurgeReport, Retention};
 
 impl Retention for PostgresSink {
     fn remove_prefix(&self, plan: PurgePlan) -> Result<PurgeReport> {
+        self.store().check_writable()?;
         let mut conn = self.client()?;
         let mut tx = conn.transaction().map_err(pg_error)?;
         let store = self.store();
