@@ -110,6 +110,7 @@ mod digest;
 mod error;
 pub mod event;
 pub mod export;
+mod follow;
 #[cfg(any(feature = "forward", feature = "tracing"))]
 pub mod forward;
 pub mod history;
@@ -122,6 +123,7 @@ mod record;
 mod redact;
 pub mod signed;
 mod sink;
+mod stats;
 mod store_ext;
 pub mod text;
 mod verify;
@@ -144,6 +146,7 @@ pub use export::{
     verify_export, Column, CsvExport, ExportFormat, ExportReport, Import, ImportSummary,
     JsonlExport, Manifest, Progress,
 };
+pub use follow::Follow;
 #[doc(inline)]
 pub use history::{
     Access, AccessFilter, AccessPath, BlameEntry, Entity, EntityDiff, Grant, History, Point,
@@ -178,5 +181,6 @@ pub use sink::{
     check_continuation, AuditSink, AuditStore, Census, MemorySink, MentionRow, PreparedRecord,
     PurgePlan, PurgePoint, PurgeReport, RecordStream, Retention, SealedSink, Store,
 };
+pub use stats::{ActorCount, EntityCount, Stats};
 pub use store_ext::{AuditStoreExt, Page};
 pub use zone::Zone;
