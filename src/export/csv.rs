@@ -388,44 +388,12 @@ impl<'a> CsvExport<'a> {
         query: &Query,
         out: impl Write,
     ) -> Result<Manifest> {
-        if !self.delimiter.is_ascii() || matches!(self.delimiter, b'"' | b'\r' | b'\n') {
-            return Err(Error::invalid(
-                "delimiter",
-                "must be an ascii character other than a quote or a line break",
-            ));
-        }
-        if self.columns.is_empty() {
-            return Err(Error::invalid("columns", "at least one column is needed"));
-        }
+        self.check()?;
         let exported_at = self.common.now();
         let snap = snapshot(store, query, self.common.progress.is_some())?;
-        let mut hashing = HashingWriter::new(out);
-        if self.bom {
-            hashing.write_all("\u{FEFF}".as_bytes())?;
-        }
-        let mut w = ::csv::WriterBuilder::new()
-            .delimiter(self.delimiter)
-            .terminator(::csv::Terminator::Any(b'\n'))
-            .from_writer(hashing);
-        w.write_record(self.columns.iter().map(|c| c.header()))
-            .map_err(csv_error)?;
-        let mut cells = Cells::default();
-        let columns = &self.columns;
-        let escape = self.escape;
-        let zone = self.zone;
-        let span = stream(store, &snap, &mut self.common, |r| {
-            cells.fill(r, columns, &zone);
-            for cell in &cells.values {
-                if escape {
-                    w.write_field(neutralize_formula(cell).as_bytes())
-                } else {
-                    w.write_field(cell.as_bytes())
-                }
-                .map_err(csv_error)?;
-            }
-            w.write_record(None::<&[u8]>).map_err(csv_error)
-        })?;
-        let hashing = w.into_inner().map_err(|e| Error::Io(e.into_error()))?;
+        let mut rows = Rows::start(&self, HashingWriter::new(out))?;
+        let span = stream(store, &snap, &mut self.common, |r| rows.write(r))?;
+        let hashing = rows.finish()?;
         let (mut out, sha256, bytes) = hashing.finish();
         out.flush()?;
         let mut manifest = Manifest {
@@ -457,6 +425,57 @@ impl<'a> CsvExport<'a> {
         Ok(manifest)
     }
 
+    /// Writes `records` (records a reader already holds, such as one page of a listing) as
+    /// this export's CSV: the header, then one row each, in the order given. No store is
+    /// read and no manifest made (use [`write`](Self::write) for an export an auditor can
+    /// check); progress and recording do not apply. Returns the number of rows.
+    ///
+    /// ```
+    /// use audit_log::{Actor, AuditLog, Column, CsvExport, EntityRef, Event, MemorySink};
+    ///
+    /// let store = MemorySink::new();
+    /// let log = AuditLog::builder(store.clone()).build();
+    /// log.record(&Actor::user(1, "root"), Event::user_deleted(EntityRef::new(42, "bob")))?;
+    /// let mut out = Vec::new();
+    /// let n = CsvExport::new()
+    ///     .columns([Column::Seq, Column::Actor, Column::Event, Column::Target])
+    ///     .write_records(&store.records(), &mut out)?;
+    /// assert_eq!((n, String::from_utf8(out).unwrap()), (1, "seq,actor,event,target\n1,root,user.deleted,bob\n".to_owned()));
+    /// # Ok::<(), audit_log::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`write`](Self::write), without the store's.
+    pub fn write_records<R: std::borrow::Borrow<Record>>(
+        self,
+        records: impl IntoIterator<Item = R>,
+        out: impl Write,
+    ) -> Result<u64> {
+        self.check()?;
+        let mut rows = Rows::start(&self, out)?;
+        let mut n = 0;
+        for r in records {
+            rows.write(r.borrow())?;
+            n += 1;
+        }
+        rows.finish()?.flush()?;
+        Ok(n)
+    }
+
+    /// Refuses options no CSV can be written with.
+    fn check(&self) -> Result<()> {
+        if !self.delimiter.is_ascii() || matches!(self.delimiter, b'"' | b'\r' | b'\n') {
+            return Err(Error::invalid(
+                "delimiter",
+                "must be an ascii character other than a quote or a line break",
+            ));
+        }
+        if self.columns.is_empty() {
+            return Err(Error::invalid("columns", "at least one column is needed"));
+        }
+        Ok(())
+    }
+
     /// Writes the CSV to `file` and its manifest to `<file>.manifest.json`.
     ///
     /// # Errors
@@ -475,6 +494,54 @@ fn csv_error(e: ::csv::Error) -> Error {
     match e.into_kind() {
         ::csv::ErrorKind::Io(e) => Error::Io(e),
         other => Error::Io(std::io::Error::other(format!("{other:?}"))),
+    }
+}
+
+/// Rows going out: the BOM and header first, then each record as its cells (the one way
+/// [`CsvExport::write`] and [`CsvExport::write_records`] write a row).
+struct Rows<W: Write> {
+    w: ::csv::Writer<W>,
+    cells: Cells,
+    columns: Vec<Column>,
+    escape: bool,
+    zone: Zone,
+}
+
+impl<W: Write> Rows<W> {
+    fn start(export: &CsvExport<'_>, mut out: W) -> Result<Self> {
+        if export.bom {
+            out.write_all("\u{FEFF}".as_bytes())?;
+        }
+        let mut w = ::csv::WriterBuilder::new()
+            .delimiter(export.delimiter)
+            .terminator(::csv::Terminator::Any(b'\n'))
+            .from_writer(out);
+        w.write_record(export.columns.iter().map(|c| c.header()))
+            .map_err(csv_error)?;
+        Ok(Rows {
+            w,
+            cells: Cells::default(),
+            columns: export.columns.clone(),
+            escape: export.escape,
+            zone: export.zone,
+        })
+    }
+
+    fn write(&mut self, r: &Record) -> Result<()> {
+        self.cells.fill(r, &self.columns, &self.zone);
+        for cell in &self.cells.values {
+            if self.escape {
+                self.w.write_field(neutralize_formula(cell).as_bytes())
+            } else {
+                self.w.write_field(cell.as_bytes())
+            }
+            .map_err(csv_error)?;
+        }
+        self.w.write_record(None::<&[u8]>).map_err(csv_error)
+    }
+
+    fn finish(self) -> Result<W> {
+        self.w.into_inner().map_err(|e| Error::Io(e.into_error()))
     }
 }
 
