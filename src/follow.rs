@@ -1,32 +1,4 @@
-//! [`Follow`]: the records of a trail as they are committed, by polling the store's head.
-//!
-//! What `tail -f` is to a log file: a reader that waits for new records and hands each over
-//! once, in seq order, whoever appended it (this process, another process, another host of a
-//! PostgreSQL trail). It needs nothing but the [`AuditStore`] contract: a query started after
-//! [`head`](AuditStore::head) returned sees every record up to that head, and a reader never
-//! sees a gap that is later filled, so reading up to the head it just saw, then waiting for
-//! the head to move, misses nothing and repeats nothing.
-//!
-//! ```
-//! use std::time::Duration;
-//! use audit_log::{Actor, AuditLog, EntityRef, Event, Follow, MemorySink, Query};
-//!
-//! let store = MemorySink::new();
-//! let log = AuditLog::builder(store.clone()).build();
-//! log.record(&Actor::system(), Event::user_deleted(EntityRef::id_only(1)))?;
-//!
-//! // From the head on: record 1 is history, not news.
-//! let mut follow = Follow::new(&store, &Query::new().event("user.*"))?
-//!     .interval(Duration::from_millis(10));
-//! assert!(follow.try_next().is_none());
-//! log.record(&Actor::system(), Event::group_deleted(EntityRef::id_only(7)))?;
-//! log.record(&Actor::system(), Event::user_deleted(EntityRef::id_only(2)))?;
-//! // The iterator waits for records; this one is there already.
-//! let next = follow.next().transpose()?.map(|r| r.seq);
-//! assert_eq!(next, Some(3));
-//! assert_eq!(follow.cursor(), 3);
-//! # Ok::<(), audit_log::Error>(())
-//! ```
+//! [`Follow`]: the records of a trail as they are committed.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -41,7 +13,35 @@ use crate::sink::AuditStore;
 const PAGE: usize = 1000;
 
 /// Follows one tenant's trail: each record matching a query's filters, once, in seq order,
-/// as it is committed. See the [module docs](self).
+/// as it is committed.
+///
+/// What `tail -f` is to a log file: a reader that waits for new records and hands each over
+/// once, in seq order, whoever appended it (this process, another process, another host of a
+/// PostgreSQL trail). It needs nothing but the [`AuditStore`] contract: a query started after
+/// [`head`](AuditStore::head) returned sees every record up to that head, and a reader never
+/// sees a gap that is later filled, so reading up to the head it just saw, then waiting for
+/// the head to move, misses nothing and repeats nothing.
+///
+/// ```
+/// use std::time::Duration;
+/// use audit_log::{Actor, AuditLog, EntityRef, Event, Follow, MemorySink, Query};
+///
+/// let store = MemorySink::new();
+/// let log = AuditLog::builder(store.clone()).build();
+/// log.record(&Actor::system(), Event::user_deleted(EntityRef::id_only(1)))?;
+///
+/// // From the head on: record 1 is history, not news.
+/// let mut follow = Follow::new(&store, &Query::new().event("user.*"))?
+///     .interval(Duration::from_millis(10));
+/// assert!(follow.try_next().is_none());
+/// log.record(&Actor::system(), Event::group_deleted(EntityRef::id_only(7)))?;
+/// log.record(&Actor::system(), Event::user_deleted(EntityRef::id_only(2)))?;
+/// // The iterator waits for records; this one is there already.
+/// let next = follow.next().transpose()?.map(|r| r.seq);
+/// assert_eq!(next, Some(3));
+/// assert_eq!(follow.cursor(), 3);
+/// # Ok::<(), audit_log::Error>(())
+/// ```
 ///
 /// As an [`Iterator`] it blocks, polling the store's head every
 /// [`interval`](Follow::interval) until a record comes (it never ends by itself: stop

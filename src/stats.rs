@@ -1,22 +1,4 @@
-//! [`Stats`]: what a trail (or the part a query selects) holds, counted: by event, actor,
-//! outcome and day, and the entities named most.
-//!
-//! ```
-//! use audit_log::{Actor, AuditLog, EntityRef, Event, MemorySink, Query, Stats, Zone};
-//!
-//! let store = MemorySink::new();
-//! let log = AuditLog::builder(store.clone()).build();
-//! let alice = EntityRef::new(42, "alice");
-//! log.record(&Actor::user(1, "root"), Event::user_created(alice.clone()))?;
-//! log.record(&Actor::user(1, "root"), Event::user_deleted(alice))?;
-//!
-//! let stats = Stats::collect(&store, &Query::new(), Zone::Utc)?;
-//! assert_eq!(stats.records, 2);
-//! assert_eq!(stats.by_event["user.created"], 1);
-//! assert_eq!(stats.top_actors(1)[0].actor.label(), "root");
-//! assert_eq!(stats.top_entities(1)[0].count, 2);
-//! # Ok::<(), audit_log::Error>(())
-//! ```
+//! [`Stats`]: a trail's records, counted.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -49,7 +31,25 @@ pub struct EntityCount {
     pub count: u64,
 }
 
-/// Counts over the records a query selects; see the [module docs](self).
+/// Counts over the records a query selects: by event, actor, outcome and day, and the
+/// entities named most.
+///
+/// ```
+/// use audit_log::{Actor, AuditLog, EntityRef, Event, MemorySink, Query, Stats, Zone};
+///
+/// let store = MemorySink::new();
+/// let log = AuditLog::builder(store.clone()).build();
+/// let alice = EntityRef::new(42, "alice");
+/// log.record(&Actor::user(1, "root"), Event::user_created(alice.clone()))?;
+/// log.record(&Actor::user(1, "root"), Event::user_deleted(alice))?;
+///
+/// let stats = Stats::collect(&store, &Query::new(), Zone::Utc)?;
+/// assert_eq!(stats.records, 2);
+/// assert_eq!(stats.by_event["user.created"], 1);
+/// assert_eq!(stats.top_actors(1)[0].actor.label(), "root");
+/// assert_eq!(stats.top_entities(1)[0].count, 2);
+/// # Ok::<(), audit_log::Error>(())
+/// ```
 ///
 /// Counting reads the records once, as a stream: memory grows with the number of distinct
 /// events, actors, days and entities, not with the number of records.

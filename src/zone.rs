@@ -1,21 +1,4 @@
 //! [`Zone`]: the time zone a person reads times in.
-//!
-//! The trail keeps every time in UTC. Where times are shown to a person (the CSV download,
-//! the command line, statistics by day) they can be shown in UTC, at a fixed offset, or, with
-//! the `tz` feature, in a named IANA zone with its daylight-saving rules (`Europe/Berlin`), the
-//! way a person there reads a clock.
-//!
-//! ```
-//! use audit_log::Zone;
-//! use chrono::{TimeZone, Utc};
-//!
-//! let t = Utc.with_ymd_and_hms(2026, 3, 2, 8, 55, 0).unwrap();
-//! assert_eq!(Zone::Utc.to_rfc3339(t), "2026-03-02T08:55:00.000000Z");
-//! let plus2: Zone = "+02:00".parse()?;
-//! assert_eq!(plus2.to_rfc3339(t), "2026-03-02T10:55:00.000000+02:00");
-//! assert_eq!(plus2.to_string(), "+02:00");
-//! # Ok::<(), audit_log::Error>(())
-//! ```
 
 use std::fmt;
 use std::str::FromStr;
@@ -27,6 +10,23 @@ use chrono::{
 use crate::error::{Error, Result};
 
 /// Where times are shown: UTC, a fixed offset from it, or (feature `tz`) a named zone.
+///
+/// The trail keeps every time in UTC. Where times are shown to a person (the CSV download,
+/// the command line, statistics by day) they can be shown in UTC, at a fixed offset, or, with
+/// the `tz` feature, in a named IANA zone with its daylight-saving rules (`Europe/Berlin`), the
+/// way a person there reads a clock.
+///
+/// ```
+/// use audit_log::Zone;
+/// use chrono::{TimeZone, Utc};
+///
+/// let t = Utc.with_ymd_and_hms(2026, 3, 2, 8, 55, 0).unwrap();
+/// assert_eq!(Zone::Utc.to_rfc3339(t), "2026-03-02T08:55:00.000000Z");
+/// let plus2: Zone = "+02:00".parse()?;
+/// assert_eq!(plus2.to_rfc3339(t), "2026-03-02T10:55:00.000000+02:00");
+/// assert_eq!(plus2.to_string(), "+02:00");
+/// # Ok::<(), audit_log::Error>(())
+/// ```
 ///
 /// Its text form ([`Display`](fmt::Display), [`Zone::parse`]) is `Z` for UTC, `+02:00` for an
 /// offset, and the IANA name (`Europe/Berlin`) for a named zone: what a CSV export's manifest
