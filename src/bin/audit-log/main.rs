@@ -86,9 +86,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        // Help and version go to stdout with 0; usage errors to stderr with 2 (clap's own
-        // message, one error and a usage line).
-        Err(e) => e.exit(),
+        Err(e) => return usage_error(&e),
     };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -99,6 +97,31 @@ fn main() -> ExitCode {
             fail.code()
         }
     }
+}
+
+/// Help and version go to stdout (exit 0); a usage error becomes one line on stderr (exit 2):
+/// clap's message without its usage block, which `--help` shows.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit()
+    }
+    let text = e.render().to_string();
+    let message = text
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    render::diagnostic("error", &format!("{message} (see --help)"));
+    ExitCode::from(2)
 }
 
 fn run(cli: Cli) -> Result<(), Fail> {

@@ -106,8 +106,11 @@ pub fn run(args: Args, ctx: &Ctx<'_>, out: &mut Out) -> Result<(), Fail> {
             let mut e = CsvExport::new()
                 .time_zone(*out.zone())
                 .bom(args.bom)
-                .formula_escaping(!args.raw)
-                .on_progress(on_progress);
+                .formula_escaping(!args.raw);
+            // Progress costs a count of the records first: only when a bar shows it.
+            if !bar.is_hidden() {
+                e = e.on_progress(on_progress);
+            }
             if !args.delimiter.is_ascii() {
                 return Err(Fail::Usage(
                     "--delimiter must be an ASCII character".to_owned(),
@@ -136,7 +139,10 @@ pub fn run(args: Args, ctx: &Ctx<'_>, out: &mut Out) -> Result<(), Fail> {
             e.to_file(store, &q, file)
         }
         FileFormat::Jsonl => {
-            let mut e = JsonlExport::new().on_progress(on_progress);
+            let mut e = JsonlExport::new();
+            if !bar.is_hidden() {
+                e = e.on_progress(on_progress);
+            }
             if let Some((log, actor)) = &recorder {
                 e = e.record_to(log, actor.clone());
             }
