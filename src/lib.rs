@@ -70,6 +70,10 @@
 //! - `tracing`: `forward::Mirror`, one `tracing` event per committed record (no runtime).
 //! - `tz`: named time zones for [`Zone`] (`Europe/Berlin`, the system's own), for the CSV
 //!   export's times and the command line.
+//! - `cli`: the `audit-log` command line for operators and auditors (`cargo install
+//!   audit-log --features cli`): list, show, history, diff, access, blame, tail --follow,
+//!   export, verify-export, import, verify, checkpoint, purge, stats, forward, completions.
+//!   Brings the SQL stores, forwarding and `tz`; see the README's walk-through.
 //!
 //! ## Guarantees
 //!

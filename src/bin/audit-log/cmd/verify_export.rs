@@ -44,7 +44,16 @@ pub fn run(args: Args, _ctx: &Ctx<'_>, out: &mut Out) -> Result<(), Fail> {
     if report.is_intact() {
         out.spans(&[
             Span::new("intact", Style::Green),
-            Span::plain(format!(": {report}")),
+            Span::plain(format!(
+                ": {} records, sha-256 {}{}",
+                report.count,
+                report.sha256,
+                if report.chain_checked {
+                    ", every record's hash and link verified"
+                } else {
+                    ""
+                }
+            )),
         ])?;
         if manifest.full {
             out.line("  the whole trail up to its head at the time")?;
