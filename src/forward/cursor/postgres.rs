@@ -190,6 +190,29 @@ impl PgCursors {
     }
 }
 
+/// Dropping the synchronous client closes its connection by blocking on a runtime of its
+/// own, which tokio refuses on a thread that drives a runtime; and a forwarder drops its cursor
+/// store there, when its run ends. On such a thread the client is closed on a thread of its
+/// own (waited for: it takes a round trip).
+impl Drop for PgCursors {
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        let Some(client) = state.client.take() else {
+            return;
+        };
+        if tokio::runtime::Handle::try_current().is_err() {
+            drop(client);
+            return;
+        }
+        let closing = std::thread::Builder::new()
+            .name("audit-log-cursors-close".to_owned())
+            .spawn(move || drop(client));
+        if let Ok(t) = closing {
+            let _ = t.join();
+        }
+    }
+}
+
 impl CursorStore for PgCursors {
     fn load(&self, destination: &str) -> Result<Option<Cursors>> {
         check_destination_name(destination)?;
