@@ -855,6 +855,12 @@ fn sqlite_bad_paths_and_store_names_are_clear_errors() {
     );
     t.run(&["--tenant", "acme", "checkpoint", "-o", "-"])
         .fails(1);
+    // Importing a file that is not there creates no store.
+    let fresh = dir.path().join("fresh.db");
+    let r =
+        Target::sqlite(&fresh).run(&["import", dir.path().join("gone.jsonl").to_str().unwrap()]);
+    assert!(r.fails(2).contains("gone.jsonl"), "{r:?}");
+    assert!(!fresh.exists());
     // Usage errors from clap: exit 2, no backtrace.
     let r = run(&["list", "--no-such-flag"]);
     assert_eq!(r.code, 2);
@@ -895,36 +901,25 @@ fn sqlite_a_newer_schema_is_refused() {
     assert_eq!(v, "9");
 }
 
-#[test]
-fn forward_delivers_from_a_config_and_stops_on_a_signal() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = sqlite_story(dir.path());
-    let out_dir = dir.path().join("out");
-    let config = dir.path().join("forward.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "cursors = {{ files = {:?} }}\n\n[[routes]]\nname = \"archive\"\nstart = \"beginning\"\ndestination = {{ kind = \"file\", dir = {:?} }}\n",
-            dir.path().join("cursors").display().to_string(),
-            out_dir.display().to_string()
-        ),
-    )
-    .unwrap();
+/// Runs `forward` with `config` until its file destination holds the story's 13 records, then
+/// stops it with SIGINT: a clean stop (exit 0) that prints each route's final status.
+fn forward_delivers_and_stops_on_a_signal(
+    t: &Target,
+    config: &std::path::Path,
+    out_dir: &std::path::Path,
+) {
     let child = command()
-        .args([
-            "--store",
-            &format!("sqlite:{}", path.display()),
-            "forward",
-            "--config",
-        ])
-        .arg(&config)
+        .args(&t.args)
+        .arg("forward")
+        .arg("--config")
+        .arg(config)
         .args(["--status-every", "1"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let delivered = || -> usize {
-        std::fs::read_dir(&out_dir)
+        std::fs::read_dir(out_dir)
             .map(|d| {
                 d.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
                     .map(|t| t.lines().count())
@@ -944,17 +939,57 @@ fn forward_delivers_from_a_config_and_stops_on_a_signal() {
     assert!(killed.success());
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout} {stderr}");
     assert!(stdout.contains("archive stopped delivered=13"), "{stdout}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn sqlite_forward_delivers_from_a_config_and_stops_on_a_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sqlite_story(dir.path());
+    let out_dir = dir.path().join("out");
+    let config = dir.path().join("forward.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "cursors = {{ files = {:?} }}\n\n[[routes]]\nname = \"archive\"\nstart = \"beginning\"\ndestination = {{ kind = \"file\", dir = {:?} }}\n",
+            dir.path().join("cursors").display().to_string(),
+            out_dir.display().to_string()
+        ),
+    )
+    .unwrap();
+    let t = Target::sqlite(&path);
+    forward_delivers_and_stops_on_a_signal(&t, &config, &out_dir);
     // A configuration that does not read: exit 2, one line naming the file.
     std::fs::write(&config, "routes = 7").unwrap();
-    let bad = Target::sqlite(&path).run(&["forward", "--config", config.to_str().unwrap()]);
+    let bad = t.run(&["forward", "--config", config.to_str().unwrap()]);
     assert!(bad.fails(2).contains("forward.toml"), "{bad:?}");
+}
+
+/// On PostgreSQL, with the cursors beside the trail: the stop closes the store's and the
+/// cursors' synchronous clients off the runtime's threads (they panicked there before).
+#[test]
+fn postgres_forward_delivers_from_a_config_and_stops_on_a_signal() {
+    let Some(url) = pg_url("postgres_forward_delivers_from_a_config_and_stops_on_a_signal") else {
+        return;
+    };
+    let s = PgSchema::with_story(&url, "forward");
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let config = dir.path().join("forward.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({
+            "cursors": {"postgres": {"url": url, "schema": s.name}},
+            "routes": [{"name": "archive", "start": "beginning",
+                        "destination": {"kind": "file", "dir": out_dir}}]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    forward_delivers_and_stops_on_a_signal(&s.target(), &config, &out_dir);
 }
 
 // ------------------------------------------------------------- PostgreSQL

@@ -57,6 +57,9 @@ pub fn run(args: Args, ctx: &Ctx<'_>, out: &mut Out) -> Result<(), Fail> {
         Opened::Sqlite(s) => Arc::new(s),
         Opened::Postgres(s) => Arc::new(s),
     };
+    // This handle outlives the runtime: the PostgreSQL store's synchronous client must not be
+    // dropped (closing its connections) on a thread that drives the runtime.
+    let kept = Arc::clone(&store);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -72,9 +75,12 @@ pub fn run(args: Args, ctx: &Ctx<'_>, out: &mut Out) -> Result<(), Fail> {
         let report = forwarder.run(stop_signal()).await;
         shown.abort();
         report.map_err(Fail::from)
-    })?;
+    });
+    drop(runtime);
+    drop(kept);
+    let report = report?;
     for s in &report.routes {
-        out.line(format!("{} (stopped)", s.line()))?;
+        out.line(s.line())?;
         if let Some(e) = &s.last_error {
             out.line(format!("  last error: {e}"))?;
         }

@@ -23,6 +23,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args, ctx: &Ctx<'_>, out: &mut Out) -> Result<(), Fail> {
+    // Before the store is opened (and perhaps created): no empty store for a file not there.
+    std::fs::File::open(&args.file)
+        .map_err(|e| Fail::store(args.file.display().to_string(), e.into()))?;
     let opened = ctx.store.open_write()?;
     let bar = progress_bar();
     let import = Import::new().on_progress(|p: Progress| {
