@@ -418,3 +418,49 @@ fn tail_follow_shows_what_another_process_appends() {
         s.contains("done-42")
     });
 }
+
+/// `purge` on a terminal says what it would remove and asks: an answer other than yes
+/// removes nothing (exit 1); yes removes the records, on record.
+#[test]
+fn purge_asks_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sqlite_story(dir.path());
+    let Some(tmux) = Tmux::start("purge", 120, 30, &[]) else {
+        return;
+    };
+    let purge = format!(
+        "{BIN} --store {} purge --through 4 --operator ops-alice; echo exit=$?",
+        store_arg(&path)
+    );
+    tmux.type_line(&purge);
+    let asked = tmux.wait_for("the question", Duration::from_secs(30), |s| {
+        s.contains("Type yes to go on:")
+    });
+    show("purge, asking", &asked);
+    assert!(
+        asked.contains("This removes 4 records of tenant default: seq 1 to 4"),
+        "{asked}"
+    );
+    tmux.type_line("no");
+    let declined = tmux.wait_for("the refusal", Duration::from_secs(30), |s| {
+        s.contains("exit=1")
+    });
+    assert!(
+        declined.contains("purge not confirmed: nothing was removed"),
+        "{declined}"
+    );
+    tmux.type_line("clear");
+    tmux.type_line(&purge);
+    tmux.wait_for("the question", Duration::from_secs(30), |s| {
+        s.contains("Type yes to go on:")
+    });
+    tmux.type_line("yes");
+    let done = tmux.wait_for("the purge", Duration::from_secs(30), |s| {
+        s.contains("exit=0")
+    });
+    show("purge, confirmed", &done);
+    assert!(
+        done.contains("removed 4 records; the trail now starts after seq 4; recorded as audit.purged #14 by ops-alice"),
+        "{done}"
+    );
+}
