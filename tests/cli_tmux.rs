@@ -9,6 +9,7 @@
 //!   runs, and the bar finishes at the total.
 //! - `tail --follow` shows the records another process appends, as they are committed, and
 //!   Ctrl-C gives the shell back.
+//! - `purge` says what it would remove and asks; `no` removes nothing, `yes` purges.
 //!
 //! Needs `tmux` (`.ci/run` installs it); without it each test says NOT RUN and passes. The
 //! screens captured are printed (run with `--nocapture` to see them). The size of the export
