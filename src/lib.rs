@@ -74,6 +74,12 @@
 //!   extractor (implies `tokio`).
 //! - `sqlx-postgres`, `sqlx-sqlite` (both: `sqlx`): `audit_log::sqlx`, appends inside the
 //!   host's own sqlx transaction.
+//! - `tz`: named time zones for [`Zone`] (`Europe/Berlin`, the system's own), for the CSV
+//!   export's times and the command line.
+//! - `cli`: the `audit-log` command line for operators and auditors (`cargo install
+//!   audit-log --features cli`): list, show, history, diff, access, blame, tail --follow,
+//!   export, verify-export, import, verify, checkpoint, purge, stats, forward, completions.
+//!   Brings the SQL stores, forwarding and `tz`; see the README's walk-through.
 //!
 //! ## Guarantees
 //!
@@ -120,6 +126,7 @@ mod digest;
 mod error;
 pub mod event;
 pub mod export;
+mod follow;
 #[cfg(any(feature = "forward", feature = "tracing"))]
 pub mod forward;
 pub mod history;
@@ -140,9 +147,11 @@ mod sink;
     doc(cfg(any(feature = "sqlx-postgres", feature = "sqlx-sqlite")))
 )]
 pub mod sqlx;
+mod stats;
 mod store_ext;
 pub mod text;
 mod verify;
+mod zone;
 
 #[doc(inline)]
 pub use chain::{ChainAlgorithm, ChainKey, Checkpoint, Digest, VerifyReport};
@@ -161,6 +170,7 @@ pub use export::{
     verify_export, Column, CsvExport, ExportFormat, ExportReport, Import, ImportSummary,
     JsonlExport, Manifest, Progress,
 };
+pub use follow::Follow;
 #[doc(inline)]
 pub use history::{
     Access, AccessFilter, AccessPath, BlameEntry, Entity, EntityDiff, Grant, History, Point,
@@ -195,4 +205,6 @@ pub use sink::{
     check_continuation, AuditSink, AuditStore, Census, MemorySink, MentionRow, PreparedRecord,
     PurgePlan, PurgePoint, PurgeReport, RecordStream, Retention, SealedSink, Store,
 };
+pub use stats::{ActorCount, EntityCount, Stats};
 pub use store_ext::{AuditStoreExt, Page};
+pub use zone::Zone;

@@ -1,7 +1,10 @@
 //! [`AuditStoreExt`]: conveniences over any [`AuditStore`] (one record, one page, verify,
 //! checkpoint), built only on the store contract.
 
-use crate::error::Result;
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
 use crate::query::Query;
 use crate::record::{Checkpoint, Record, TenantId};
 use crate::sink::AuditStore;
@@ -31,6 +34,52 @@ pub trait AuditStoreExt: AuditStore {
             .through_seq(seq)
             .limit(1);
         self.query(&q)?.next().transpose()
+    }
+
+    /// The record with this id in `tenant`'s trail.
+    ///
+    /// Ids are UUIDv7 made from the record's time, so it looks first among the records of
+    /// the millisecond the id names (one range of the time index); an id made otherwise (a
+    /// record imported from a trail with other ids) is then looked for in the whole trail.
+    /// Unreadable records are passed over.
+    ///
+    /// ```
+    /// use audit_log::{Actor, AuditLog, AuditStoreExt, EntityRef, Event, MemorySink, TenantId};
+    ///
+    /// let store = MemorySink::new();
+    /// let log = AuditLog::builder(store.clone()).build();
+    /// let receipt = log.record(&Actor::system(), Event::user_deleted(EntityRef::id_only(7)))?;
+    /// let found = store.find_by_id(&TenantId::default(), receipt.id)?;
+    /// assert_eq!(found.map(|r| r.seq), Some(receipt.seq));
+    /// # Ok::<(), audit_log::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Store failures.
+    fn find_by_id(&self, tenant: &TenantId, id: Uuid) -> Result<Option<Record>> {
+        let scan = |q: Query| -> Result<Option<Record>> {
+            for item in self.query(&q)? {
+                match item {
+                    Ok(r) if r.id == id => return Ok(Some(r)),
+                    Ok(_) | Err(Error::Corrupt { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(None)
+        };
+        let all = Query::for_tenant(tenant.clone());
+        let named = id
+            .get_timestamp()
+            .map(|ts| ts.to_unix())
+            .and_then(|(secs, nanos)| {
+                DateTime::<Utc>::from_timestamp(i64::try_from(secs).ok()?, nanos)
+            });
+        if let Some(t) = named {
+            if let Some(r) = scan(all.clone().since(t).until(t + Duration::milliseconds(1)))? {
+                return Ok(Some(r));
+            }
+        }
+        scan(all)
     }
 
     /// One page of `query` (whose `limit` is the page size, 100 if unset) and the cursor
@@ -102,3 +151,37 @@ pub trait AuditStoreExt: AuditStore {
 }
 
 impl<T: AuditStore + ?Sized> AuditStoreExt for T {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{chain, Actor, AuditLog, EntityRef, Event, MemorySink, SealedSink};
+
+    /// An id whose time is not the record's (a trail imported from elsewhere) is still found,
+    /// by the whole-trail scan; an unknown id is `None`.
+    #[test]
+    fn ids_are_found_in_their_millisecond_or_by_a_scan() {
+        let store = MemorySink::new();
+        let log = AuditLog::builder(store.clone()).build();
+        for i in 0..3 {
+            log.record(&Actor::system(), Event::user_deleted(EntityRef::id_only(i)))
+                .unwrap();
+        }
+        let tenant = TenantId::default();
+        let second = store.records()[1].clone();
+        assert_eq!(store.find_by_id(&tenant, second.id).unwrap(), Some(second));
+
+        // The same trail, its last record re-identified (and re-hashed) with a random id.
+        let copy = MemorySink::new();
+        let mut records = store.records();
+        let foreign = Uuid::from_u128(0x0123_4567_89ab_4def_8123_4567_89ab_cdef);
+        records[2].id = foreign;
+        records[2].hash = chain::compute_hash(&records[2]);
+        copy.append_sealed(records.clone()).unwrap();
+        assert_eq!(
+            copy.find_by_id(&tenant, foreign).unwrap(),
+            Some(records[2].clone())
+        );
+        assert_eq!(copy.find_by_id(&tenant, Uuid::nil()).unwrap(), None);
+    }
+}

@@ -199,3 +199,51 @@ fn a_standby_takes_over_only_when_the_holder_dies() {
         let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"));
     }
 }
+
+/// A forwarder keeping its cursors in PostgreSQL stops gracefully: its cursor store's
+/// synchronous client is closed when the run ends, on the runtime's thread, which the client
+/// must not block (it panicked with "Cannot start a runtime from within a runtime" and the
+/// stop reported a panicked thread).
+#[test]
+fn a_forwarder_with_postgres_cursors_stops_cleanly() {
+    let Some(url) = std::env::var(URL_VAR).ok().filter(|u| !u.is_empty()) else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "postgres test a_forwarder_with_postgres_cursors_stops_cleanly NOT RUN: set {URL_VAR}"
+        );
+        return;
+    };
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let schema = format!("audit_test_fwd_stop_{}_{nanos}", std::process::id());
+    let store =
+        Arc::new(PostgresSink::connect_with(&url, PostgresOptions::new().schema(&schema)).unwrap());
+    let log = AuditLog::builder(Arc::clone(&store)).build();
+    append(&log, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let running = Forwarder::new(
+        Arc::clone(&store),
+        PgCursors::connect(&url, &schema).unwrap(),
+    )
+    .route(
+        Route::new("stop", JsonLinesFile::new(dir.path()))
+            .start(Start::Beginning)
+            .poll_interval(Duration::from_millis(10)),
+    )
+    .spawn()
+    .unwrap();
+    let t = Instant::now();
+    while delivered(dir.path()).len() < 10 {
+        assert!(t.elapsed() < Duration::from_secs(60), "nothing delivered");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let report = running.stop().expect("a clean stop");
+    assert_eq!(report.routes[0].delivered, 10);
+    drop(log);
+    drop(store);
+    if let Ok(mut c) = postgres::Client::connect(&url, postgres::NoTls) {
+        let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"));
+    }
+}

@@ -1199,3 +1199,92 @@ fn only_a_role_granted_delete_can_purge_and_the_documented_grants_suffice() {
     assert!(v.is_intact(), "{v}");
     assert_eq!(v.count, 6);
 }
+
+/// An auditor's read-only connect changes nothing: no schema made for a missing trail, no
+/// migration of an older one, a newer one refused, and on a current trail queries work while
+/// every write is refused, by the sink and by the server itself.
+#[test]
+fn a_read_only_connect_runs_no_ddl_and_writes_nothing() {
+    let Some(url) = url("read_only") else { return };
+    let schemas = Schemas::new(&url);
+    let mut c = admin(&url);
+    let ro = |s: &str| {
+        PostgresSink::connect_with(&url, PostgresOptions::new().schema(s).read_only(true))
+    };
+    let schema_exists = |c: &mut postgres::Client, s: &str| -> bool {
+        c.query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+            &[&s],
+        )
+        .unwrap()
+        .get(0)
+    };
+
+    // Missing: an error naming the schema, and still missing afterwards.
+    let missing = unique_schema("ro_missing");
+    schemas.names.lock().unwrap().push(missing.clone());
+    match ro(&missing) {
+        Err(Error::NotAStore { reason }) => assert!(reason.contains(&missing), "{reason}"),
+        other => panic!("expected NotAStore, got {other:?}"),
+    }
+    assert!(!schema_exists(&mut c, &missing));
+
+    // Older: refused, left at its version.
+    let old = unique_schema("ro_old");
+    schemas.names.lock().unwrap().push(old.clone());
+    PostgresSink::install_schema_version(&mut c, &old, ChainAlgorithm::Sha256, 2).unwrap();
+    assert!(matches!(ro(&old), Err(Error::NotSupported(_))));
+    let version: String = c
+        .query_one(
+            &format!("SELECT value FROM {old}.audit_meta WHERE key = 'schema_version'"),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(version, "2");
+
+    // Current: reads; every write refused.
+    let store = schemas.sink("ro_cur");
+    let s = store.schema().to_owned();
+    let log = AuditLog::builder(store.clone()).build();
+    log.record(
+        &Actor::user(1, "root"),
+        Event::user_deleted(EntityRef::new(7, "bob")),
+    )
+    .unwrap();
+    let reader = ro(&s).unwrap();
+    assert_eq!(reader.query(&Query::new()).unwrap().count(), 1);
+    assert!(reader.verify(&TenantId::default()).unwrap().is_intact());
+    let ro_log = AuditLog::builder(reader.clone()).build();
+    assert!(matches!(
+        ro_log.record(&Actor::system(), Event::user_deleted(EntityRef::id_only(8))),
+        Err(Error::ReadOnly { .. })
+    ));
+    assert!(matches!(
+        reader.purge(
+            &Preparer::new(),
+            &TenantId::default(),
+            PurgePoint::ThroughSeq(1),
+            &Actor::system()
+        ),
+        Err(Error::ReadOnly { .. })
+    ));
+    // The server refuses writes in its sessions too.
+    let err = reader
+        .raw_client()
+        .unwrap()
+        .batch_execute(&format!("CREATE TABLE {s}.intruder (a int)"))
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION)
+    );
+    assert_eq!(store.query(&Query::new()).unwrap().count(), 1);
+
+    // Newer: refused by name.
+    c.batch_execute(&format!(
+        "UPDATE {s}.audit_meta SET value = '99' WHERE key = 'schema_version'"
+    ))
+    .unwrap();
+    assert!(matches!(ro(&s), Err(Error::SchemaTooNew { found: 99, .. })));
+}

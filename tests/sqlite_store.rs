@@ -863,3 +863,53 @@ fn after_the_last_handle_is_dropped_the_db_file_alone_holds_every_record() {
     assert_eq!(seqs(&copied, &Query::new()).len(), 13, "the .db file alone");
     assert!(copied.verify(&TenantId::default()).unwrap().is_intact());
 }
+
+/// A reader opened with `read_only(true)` changes nothing: a missing file is an error naming
+/// the path (and is not created), and reading, verifying and checking a store leaves the
+/// database file's bytes and modification time as they were, with nothing in a write-ahead
+/// log.
+#[test]
+fn a_read_only_open_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere.db");
+    match SqliteOptions::new().read_only(true).open(&missing) {
+        Err(Error::NotAStore { reason }) => {
+            assert!(reason.contains(&missing.display().to_string()), "{reason}")
+        }
+        other => panic!("expected NotAStore, got {other:?}"),
+    }
+    assert!(!missing.exists());
+
+    let path = dir.path().join("audit.db");
+    drop(filled(&path, 20));
+    let wal = dir.path().join("audit.db-wal");
+    assert!(
+        !wal.exists(),
+        "the writer folds its log back when it closes"
+    );
+    let bytes = std::fs::read(&path).unwrap();
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    {
+        let reader = SqliteOptions::new().read_only(true).open(&path).unwrap();
+        assert_eq!(reader.query(&Query::new()).unwrap().count(), 20);
+        let report = reader
+            .verify_with(
+                &TenantId::default(),
+                &audit_log::chain::VerifyOptions::new()
+                    .storage(audit_log::chain::StorageCheck::Quick),
+            )
+            .unwrap();
+        assert!(report.is_intact(), "{report}");
+        let log = AuditLog::builder(reader.clone()).build();
+        assert!(matches!(
+            log.record(&Actor::system(), Event::user_deleted(EntityRef::id_only(1))),
+            Err(Error::ReadOnly { .. })
+        ));
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), mtime);
+    // SQLite's readers of a WAL database keep their shared index beside it (`-shm`, `-wal`)
+    // and create them when they are missing; the log holds nothing written.
+    assert_eq!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0), 0);
+}

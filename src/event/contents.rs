@@ -23,15 +23,25 @@ use super::{
     UserChange,
 };
 
-/// What an event carries besides the entities it names: one of these per event type.
-#[derive(Debug)]
-pub(crate) enum Carried<'a> {
+/// What an event carries besides the entities it names: one of these per event type
+/// ([`Event::carried`](super::Event::carried)).
+///
+/// The crate's own readers (the limits, the redaction, the CSV `changes` cell) match it
+/// without a wildcard arm, so a new kind of data cannot be added without each saying what it
+/// does with it. Outside the crate it is `#[non_exhaustive]`: a reader that shows events (a
+/// command line, a page) keeps an arm for kinds it does not know, and can show those from the
+/// event's JSON ([`Event::to_value`](super::Event::to_value)).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Carried<'a> {
     /// Nothing else: deletions, memberships, permission changes.
     Nothing,
-    /// Attributes at creation. `of_user`: a user's, held to the password rule and whose
-    /// named fields (login name, full name, e-mail) are display text.
+    /// Attributes at creation.
     Attributes {
+        /// Whether they are a user's: held to the password rule, and whose named fields
+        /// (login name, full name, e-mail) are display text.
         of_user: bool,
+        /// The attributes, by name.
         attributes: &'a Attributes,
     },
     /// Field changes of a group, an application or a workspace.

@@ -54,8 +54,9 @@ mod workspace;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+pub use contents::Carried;
 use contents::Carries;
-pub(crate) use contents::{Carried, CarriedMut, DisplayMut};
+pub(crate) use contents::{CarriedMut, DisplayMut};
 
 pub use application::{ApplicationCreated, ApplicationDeleted, ApplicationEdited};
 pub use audit::{AuditExported, AuditPurged};
@@ -454,8 +455,20 @@ impl Event {
     }
 
     /// What the event carries besides the entities it names (attributes, changes, a
-    /// payload, ...): what the limits, the redaction and the CSV `changes` cell read.
-    pub(crate) fn carried(&self) -> Carried<'_> {
+    /// payload, ...): what the limits, the redaction and the CSV `changes` cell read, and
+    /// what a reader shows as the record's detail.
+    ///
+    /// ```
+    /// use audit_log::event::Carried;
+    /// use audit_log::{EntityRef, Event, FieldChange};
+    ///
+    /// let e = Event::group_edited(EntityRef::new(7, "Ops"), vec![FieldChange::new("name", "Ops", "Operations")]);
+    /// match e.carried() {
+    ///     Carried::Changes(changes) => assert_eq!(changes[0].field, "name"),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// ```
+    pub fn carried(&self) -> Carried<'_> {
         self.contents().carried()
     }
 

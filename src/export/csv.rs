@@ -5,7 +5,6 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::Write;
 
-use chrono::{FixedOffset, SecondsFormat};
 use serde_json::Value;
 
 use super::manifest::{is_full, CsvLayout, ExportFormat, Manifest, MANIFEST_VERSION};
@@ -16,6 +15,7 @@ use crate::log::AuditLog;
 use crate::query::Query;
 use crate::record::{Actor, Record};
 use crate::sink::AuditStore;
+use crate::zone::Zone;
 
 /// One CSV column. See [`CsvExport`'s column table](CsvExport#columns) for what each holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -212,7 +212,7 @@ pub fn neutralize_formula(cell: &str) -> Cow<'_, str> {
 /// | # | header | content |
 /// | --- | --- | --- |
 /// | 1 | `seq` | position in the tenant's trail: 1, 2, 3, ... |
-/// | 2 | `time` | when it happened, RFC 3339 with microseconds, UTC (`2026-03-01T09:00:00.000000Z`) unless [`CsvExport::time_zone`] says otherwise |
+/// | 2 | `time` | when it happened, RFC 3339 with microseconds, UTC (`2026-03-01T09:00:00.000000Z`) unless [`CsvExport::time_zone`] says otherwise (then with the offset in effect at that moment: `2026-03-01T10:00:00.000000+01:00`) |
 /// | 3 | `tenant` | the tenant |
 /// | 4 | `actor_type` | `user`, `service` or `system` |
 /// | 5 | `actor_id` | the actor's id in the host |
@@ -273,6 +273,9 @@ pub fn neutralize_formula(cell: &str) -> Cow<'_, str> {
 /// use audit_log::{Column, CsvExport, MemorySink, Query};
 /// use chrono::FixedOffset;
 ///
+/// // With the `tz` feature, a named zone with its daylight-saving rules:
+/// // `.time_zone("Europe/Berlin".parse::<audit_log::Zone>()?)`.
+///
 /// let store = MemorySink::new();
 /// let export = CsvExport::new()
 ///     .delimiter(b';')                       // for locales where ',' is the decimal mark
@@ -292,7 +295,7 @@ pub struct CsvExport<'a> {
     delimiter: u8,
     bom: bool,
     escape: bool,
-    offset: Option<FixedOffset>,
+    zone: Zone,
     common: Common<'a>,
 }
 
@@ -303,7 +306,7 @@ impl Default for CsvExport<'_> {
             delimiter: b',',
             bom: false,
             escape: true,
-            offset: None,
+            zone: Zone::Utc,
             common: Common::default(),
         }
     }
@@ -330,9 +333,12 @@ impl<'a> CsvExport<'a> {
         self
     }
 
-    /// Shows times at this UTC offset instead of UTC (still RFC 3339, with the offset).
-    pub fn time_zone(mut self, offset: FixedOffset) -> Self {
-        self.offset = Some(offset);
+    /// Shows times in this zone instead of UTC: a fixed offset (a `chrono::FixedOffset`) or
+    /// any [`Zone`], such as a named one with its daylight-saving rules (feature `tz`). Still
+    /// RFC 3339, each time with the offset in effect at that moment; the manifest records the
+    /// zone (`+01:00`, `Europe/Berlin`).
+    pub fn time_zone(mut self, zone: impl Into<Zone>) -> Self {
+        self.zone = zone.into();
         self
     }
 
@@ -382,44 +388,12 @@ impl<'a> CsvExport<'a> {
         query: &Query,
         out: impl Write,
     ) -> Result<Manifest> {
-        if !self.delimiter.is_ascii() || matches!(self.delimiter, b'"' | b'\r' | b'\n') {
-            return Err(Error::invalid(
-                "delimiter",
-                "must be an ascii character other than a quote or a line break",
-            ));
-        }
-        if self.columns.is_empty() {
-            return Err(Error::invalid("columns", "at least one column is needed"));
-        }
+        self.check()?;
         let exported_at = self.common.now();
         let snap = snapshot(store, query, self.common.progress.is_some())?;
-        let mut hashing = HashingWriter::new(out);
-        if self.bom {
-            hashing.write_all("\u{FEFF}".as_bytes())?;
-        }
-        let mut w = ::csv::WriterBuilder::new()
-            .delimiter(self.delimiter)
-            .terminator(::csv::Terminator::Any(b'\n'))
-            .from_writer(hashing);
-        w.write_record(self.columns.iter().map(|c| c.header()))
-            .map_err(csv_error)?;
-        let mut cells = Cells::default();
-        let columns = &self.columns;
-        let escape = self.escape;
-        let offset = self.offset;
-        let span = stream(store, &snap, &mut self.common, |r| {
-            cells.fill(r, columns, offset);
-            for cell in &cells.values {
-                if escape {
-                    w.write_field(neutralize_formula(cell).as_bytes())
-                } else {
-                    w.write_field(cell.as_bytes())
-                }
-                .map_err(csv_error)?;
-            }
-            w.write_record(None::<&[u8]>).map_err(csv_error)
-        })?;
-        let hashing = w.into_inner().map_err(|e| Error::Io(e.into_error()))?;
+        let mut rows = Rows::start(&self, HashingWriter::new(out))?;
+        let span = stream(store, &snap, &mut self.common, |r| rows.write(r))?;
+        let hashing = rows.finish()?;
         let (mut out, sha256, bytes) = hashing.finish();
         out.flush()?;
         let mut manifest = Manifest {
@@ -443,14 +417,63 @@ impl<'a> CsvExport<'a> {
                 delimiter: char::from(self.delimiter).to_string(),
                 bom: self.bom,
                 formula_escaping: self.escape,
-                time_zone: self
-                    .offset
-                    .map_or_else(|| "Z".to_owned(), |o| o.to_string()),
+                time_zone: self.zone.to_string(),
             }),
             recorded_seq: None,
         };
         record_export(&self.common, &mut manifest)?;
         Ok(manifest)
+    }
+
+    /// Writes `records` (records a reader already holds, such as one page of a listing) as
+    /// this export's CSV: the header, then one row each, in the order given. No store is
+    /// read and no manifest made (use [`write`](Self::write) for an export an auditor can
+    /// check); progress and recording do not apply. Returns the number of rows.
+    ///
+    /// ```
+    /// use audit_log::{Actor, AuditLog, Column, CsvExport, EntityRef, Event, MemorySink};
+    ///
+    /// let store = MemorySink::new();
+    /// let log = AuditLog::builder(store.clone()).build();
+    /// log.record(&Actor::user(1, "root"), Event::user_deleted(EntityRef::new(42, "bob")))?;
+    /// let mut out = Vec::new();
+    /// let n = CsvExport::new()
+    ///     .columns([Column::Seq, Column::Actor, Column::Event, Column::Target])
+    ///     .write_records(&store.records(), &mut out)?;
+    /// assert_eq!((n, String::from_utf8(out).unwrap()), (1, "seq,actor,event,target\n1,root,user.deleted,bob\n".to_owned()));
+    /// # Ok::<(), audit_log::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`write`](Self::write), without the store's.
+    pub fn write_records<R: std::borrow::Borrow<Record>>(
+        self,
+        records: impl IntoIterator<Item = R>,
+        out: impl Write,
+    ) -> Result<u64> {
+        self.check()?;
+        let mut rows = Rows::start(&self, out)?;
+        let mut n = 0;
+        for r in records {
+            rows.write(r.borrow())?;
+            n += 1;
+        }
+        rows.finish()?.flush()?;
+        Ok(n)
+    }
+
+    /// Refuses options no CSV can be written with.
+    fn check(&self) -> Result<()> {
+        if !self.delimiter.is_ascii() || matches!(self.delimiter, b'"' | b'\r' | b'\n') {
+            return Err(Error::invalid(
+                "delimiter",
+                "must be an ascii character other than a quote or a line break",
+            ));
+        }
+        if self.columns.is_empty() {
+            return Err(Error::invalid("columns", "at least one column is needed"));
+        }
+        Ok(())
     }
 
     /// Writes the CSV to `file` and its manifest to `<file>.manifest.json`.
@@ -474,6 +497,54 @@ fn csv_error(e: ::csv::Error) -> Error {
     }
 }
 
+/// Rows going out: the BOM and header first, then each record as its cells (the one way
+/// [`CsvExport::write`] and [`CsvExport::write_records`] write a row).
+struct Rows<W: Write> {
+    w: ::csv::Writer<W>,
+    cells: Cells,
+    columns: Vec<Column>,
+    escape: bool,
+    zone: Zone,
+}
+
+impl<W: Write> Rows<W> {
+    fn start(export: &CsvExport<'_>, mut out: W) -> Result<Self> {
+        if export.bom {
+            out.write_all("\u{FEFF}".as_bytes())?;
+        }
+        let mut w = ::csv::WriterBuilder::new()
+            .delimiter(export.delimiter)
+            .terminator(::csv::Terminator::Any(b'\n'))
+            .from_writer(out);
+        w.write_record(export.columns.iter().map(|c| c.header()))
+            .map_err(csv_error)?;
+        Ok(Rows {
+            w,
+            cells: Cells::default(),
+            columns: export.columns.clone(),
+            escape: export.escape,
+            zone: export.zone,
+        })
+    }
+
+    fn write(&mut self, r: &Record) -> Result<()> {
+        self.cells.fill(r, &self.columns, &self.zone);
+        for cell in &self.cells.values {
+            if self.escape {
+                self.w.write_field(neutralize_formula(cell).as_bytes())
+            } else {
+                self.w.write_field(cell.as_bytes())
+            }
+            .map_err(csv_error)?;
+        }
+        self.w.write_record(None::<&[u8]>).map_err(csv_error)
+    }
+
+    fn finish(self) -> Result<W> {
+        self.w.into_inner().map_err(|e| Error::Io(e.into_error()))
+    }
+}
+
 /// The cells of one row, reused from row to row.
 #[derive(Debug, Default)]
 struct Cells {
@@ -481,7 +552,7 @@ struct Cells {
 }
 
 impl Cells {
-    fn fill(&mut self, r: &Record, columns: &[Column], offset: Option<FixedOffset>) {
+    fn fill(&mut self, r: &Record, columns: &[Column], zone: &Zone) {
         self.values.resize_with(columns.len(), String::new);
         let mentions = r.event.mentions();
         let find = |role: Role| mentions.iter().find(|m| m.role == role);
@@ -492,16 +563,7 @@ impl Cells {
             // `write!` into a String cannot fail.
             let _ = match col {
                 Column::Seq => write!(cell, "{}", r.seq),
-                Column::Time => {
-                    cell.push_str(&match offset {
-                        None => r.occurred_at.to_rfc3339_opts(SecondsFormat::Micros, true),
-                        Some(o) => r
-                            .occurred_at
-                            .with_timezone(&o)
-                            .to_rfc3339_opts(SecondsFormat::Micros, true),
-                    });
-                    Ok(())
-                }
+                Column::Time => push(cell, &zone.to_rfc3339(r.occurred_at)),
                 Column::Tenant => push(cell, r.tenant.as_str()),
                 Column::ActorType => push(cell, r.actor.kind.as_str()),
                 Column::ActorId => push(cell, &r.actor.id),

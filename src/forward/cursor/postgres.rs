@@ -41,9 +41,12 @@ struct State {
     held: HashSet<String>,
 }
 
+/// Dropping the synchronous client closes its connection by blocking on a runtime of its
+/// own, which tokio refuses on a thread that drives a runtime; and a forwarder drops its cursor
+/// store there, when its run ends. There the client is closed on a thread of its own
+/// (`crate::runtime`).
 impl Drop for PgCursors {
     fn drop(&mut self) {
-        // Closing a client blocks on its runtime: not on a thread running async code.
         let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
         if let Some(client) = state.client.take() {
             crate::runtime::off_async(move || drop(client));

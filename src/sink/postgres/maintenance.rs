@@ -21,6 +21,7 @@ use crate::sink::{PurgePlan, PurgeReport, Retention};
 
 impl Retention for PostgresSink {
     fn remove_prefix(&self, plan: PurgePlan) -> Result<PurgeReport> {
+        self.store().check_writable()?;
         let store = self.store();
         self.with_client(|conn| {
             let mut tx = conn.transaction().map_err(pg_error)?;

@@ -191,6 +191,7 @@ pub struct PostgresOptions {
     algorithm: ChainAlgorithm,
     max_group: usize,
     key: Option<ChainKey>,
+    read_only: bool,
 }
 
 impl Default for PostgresOptions {
@@ -202,6 +203,7 @@ impl Default for PostgresOptions {
             algorithm: ChainAlgorithm::default(),
             max_group: DEFAULT_MAX_GROUP,
             key: None,
+            read_only: false,
         }
     }
 }
@@ -251,6 +253,20 @@ impl PostgresOptions {
         self.key = Some(key);
         self
     }
+
+    /// Connects for reading only, as an auditor's tool does: the connect runs no DDL and
+    /// writes nothing. The schema must already hold a trail at this build's version: a
+    /// missing one is [`Error::NotAStore`] naming the schema, an older one
+    /// [`Error::NotSupported`] (a reader does not migrate), a newer one
+    /// [`Error::SchemaTooNew`]. Appends and purges fail with [`Error::ReadOnly`].
+    ///
+    /// Through [`connect_with`](PostgresSink::connect_with), every session also starts with
+    /// `default_transaction_read_only = on`, so the server itself refuses any write; a pool
+    /// the host brings ([`from_pool`](PostgresSink::from_pool)) keeps its own settings.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
 }
 
 /// A PostgreSQL store: the [`AuditSink`] / [`AuditStore`] contract across any number of
@@ -281,6 +297,24 @@ struct PgStore {
     key: Option<ChainKey>,
     /// The trail's chain key id, when it is keyed.
     key_id: Option<String>,
+    /// Opened with [`PostgresOptions::read_only`]: appends and purges are refused.
+    read_only: bool,
+}
+
+impl PgStore {
+    /// Refuses a write on a store opened read-only.
+    fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly {
+                source: format!(
+                    "the schema {} was opened read-only (PostgresOptions::read_only)",
+                    self.tables.name
+                )
+                .into(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// The sink's pool. Every use of a connection, and the pool's own drop (which closes its
@@ -336,9 +370,17 @@ impl PostgresSink {
     /// # Errors
     /// As [`PostgresSink::connect`].
     pub fn connect_with(url: &str, options: PostgresOptions) -> Result<Self> {
-        let config: postgres::Config = url
+        let mut config: postgres::Config = url
             .parse()
             .map_err(|e: postgres::Error| Error::invalid("url", e))?;
+        if options.read_only {
+            // The server refuses writes in these sessions, whatever a bug might try.
+            let given = config.get_options().map(str::to_owned);
+            config.options(&match given {
+                Some(o) if !o.is_empty() => format!("{o} -c default_transaction_read_only=on"),
+                _ => "-c default_transaction_read_only=on".to_owned(),
+            });
+        }
         let manager = PostgresConnectionManager::new(config, NoTls);
         let pool = r2d2::Pool::builder()
             .max_size(options.pool_size)
@@ -362,9 +404,28 @@ impl PostgresSink {
         // Owned by the store from here, so that an error below drops it where it may.
         let pool = SafePool(Some(pool));
         let (algorithm, key_id) = pool.with_client(|conn| {
-            let algorithm = schema::install(conn, &tables, options.algorithm)?;
-            let key_id = schema::chain_key(conn, &tables, options.key.as_ref())?;
-            Ok((algorithm, key_id))
+            if options.read_only {
+                let algorithm = schema::check_current(conn, &tables)?;
+                // Only checks a key given against the trail's (it may be read without one).
+                let key_id = match (schema::chain_key(conn, &tables, None)?, &options.key) {
+                    (Some(_), Some(k)) => schema::chain_key(conn, &tables, Some(k))?,
+                    (None, Some(k)) => {
+                        return Err(Error::invalid(
+                            "chain_key",
+                            format!(
+                                "the trail was made without a chain key, not with {}",
+                                k.id()
+                            ),
+                        ))
+                    }
+                    (found, None) => found,
+                };
+                Ok((algorithm, key_id))
+            } else {
+                let algorithm = schema::install(conn, &tables, options.algorithm)?;
+                let key_id = schema::chain_key(conn, &tables, options.key.as_ref())?;
+                Ok((algorithm, key_id))
+            }
         })?;
         Ok(PostgresSink {
             inner: Arc::new(GroupCommit::new(
@@ -374,6 +435,7 @@ impl PostgresSink {
                     algorithm,
                     key: options.key,
                     key_id,
+                    read_only: options.read_only,
                 },
                 options.max_group,
             )),
@@ -519,6 +581,7 @@ impl PostgresSink {
 /// One transaction per group, on a pooled connection.
 impl Committer for PgStore {
     fn commit(&self, jobs: &[&Work]) -> Result<Vec<Vec<Receipt>>> {
+        self.check_writable()?;
         if let (Some(id), None) = (&self.key_id, &self.key) {
             return Err(Error::invalid(
                 "chain_key",

@@ -270,6 +270,31 @@ pub(crate) fn install(
     install_version(client, t, algorithm, SCHEMA_VERSION)
 }
 
+/// What `audit_meta` of the schema holds, read without taking any lock or asking for any right
+/// beyond reading it; `None` when the schema or its `audit_meta` table does not exist.
+fn read_meta(client: &mut impl GenericClient, t: &Tables) -> Result<Option<Vec<(String, String)>>> {
+    let found: Option<String> = client
+        .query_one("SELECT to_regclass($1)::text", &[&t.meta])
+        .and_then(|row| row.try_get(0))
+        .map_err(pg_error)?;
+    if found.is_none() {
+        return Ok(None);
+    }
+    let rows = client
+        .query(&format!("SELECT key, value FROM {}", t.meta), &[])
+        .map_err(pg_error)?;
+    Ok(Some(
+        rows.iter()
+            .filter_map(|r| Some((r.try_get(0).ok()?, r.try_get(1).ok()?)))
+            .collect(),
+    ))
+}
+
+fn meta_value<'a>(meta: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    meta.iter()
+        .find_map(|(k, v)| (k == key).then_some(v.as_str()))
+}
+
 /// The trail's chain algorithm when the schema is an audit store at exactly version `target`,
 /// read without taking any lock or asking for any right beyond reading `audit_meta`; `None`
 /// when the installer has work to do (or must say what is wrong).
@@ -281,26 +306,14 @@ fn already_installed(
     t: &Tables,
     target: u32,
 ) -> Result<Option<ChainAlgorithm>> {
-    let found: Option<String> = client
-        .query_one("SELECT to_regclass($1)::text", &[&t.meta])
-        .and_then(|row| row.try_get(0))
-        .map_err(pg_error)?;
-    if found.is_none() {
+    let Some(meta) = read_meta(client, t)? else {
         return Ok(None);
-    }
-    let rows = client
-        .query(&format!("SELECT key, value FROM {}", t.meta), &[])
-        .map_err(pg_error)?;
-    let value = |key: &str| -> Option<String> {
-        rows.iter().find_map(|r| {
-            let k: String = r.try_get(0).ok()?;
-            (k == key).then(|| r.try_get(1).ok()).flatten()
-        })
     };
-    if value("format").as_deref() != Some("audit-log") {
+    if meta_value(&meta, "format") != Some("audit-log") {
         return Ok(None);
     }
-    let Some(version) = value("schema_version").and_then(|v| v.parse::<u32>().ok()) else {
+    let Some(version) = meta_value(&meta, "schema_version").and_then(|v| v.parse::<u32>().ok())
+    else {
         return Ok(None);
     };
     if version > SCHEMA_VERSION {
@@ -312,7 +325,52 @@ fn already_installed(
     if version != target {
         return Ok(None);
     }
-    Ok(value("chain").and_then(|c| ChainAlgorithm::parse(&c)))
+    Ok(meta_value(&meta, "chain").and_then(ChainAlgorithm::parse))
+}
+
+/// The trail's chain algorithm, for a reader that must change nothing: runs only `SELECT`s,
+/// and refuses anything but an audit store at exactly this build's schema version.
+///
+/// # Errors
+/// [`Error::NotAStore`] when the schema or its `audit_meta` is missing or not an audit
+/// store's; [`Error::SchemaTooNew`] for a newer schema; [`Error::NotSupported`] for an older
+/// one (a reader does not migrate); store errors.
+pub(crate) fn check_current(client: &mut impl GenericClient, t: &Tables) -> Result<ChainAlgorithm> {
+    let Some(meta) = read_meta(client, t)? else {
+        return Err(Error::NotAStore {
+            reason: format!(
+                "no audit-log store in schema {:?} of this database (no {} table)",
+                t.name, t.meta
+            ),
+        });
+    };
+    if meta_value(&meta, "format") != Some("audit-log") {
+        return Err(Error::NotAStore {
+            reason: format!("{} is not an audit-log store's", t.meta),
+        });
+    }
+    let version = meta_value(&meta, "schema_version")
+        .and_then(|v| v.parse::<u32>().ok())
+        .ok_or_else(|| Error::NotAStore {
+            reason: format!("{} has no schema version", t.meta),
+        })?;
+    if version > SCHEMA_VERSION {
+        return Err(Error::SchemaTooNew {
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if version < SCHEMA_VERSION {
+        return Err(Error::NotSupported(format!(
+            "the schema {} is at version {version}, this build reads version {SCHEMA_VERSION}: \
+             a reader does not migrate it (connect once without read_only, as its owner)",
+            t.name
+        )));
+    }
+    let chain = meta_value(&meta, "chain").unwrap_or_default();
+    ChainAlgorithm::parse(chain).ok_or_else(|| Error::NotAStore {
+        reason: format!("unknown chain algorithm {chain:?}"),
+    })
 }
 
 /// [`install`] up to schema version `target` (at most [`SCHEMA_VERSION`]): tests make a

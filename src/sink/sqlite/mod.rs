@@ -137,8 +137,14 @@ impl SqliteOptions {
         self
     }
 
-    /// Opens for reading only: the file must already be a store (an empty or missing file
-    /// is [`Error::NotAStore`]), and appends fail with [`Error::ReadOnly`].
+    /// Opens for reading only, as an auditor's tool does: nothing is created, migrated or
+    /// written. The file must already be a store at this build's schema version: a missing
+    /// or empty file is [`Error::NotAStore`] naming the path, an older store
+    /// [`Error::NotSupported`] (a reader does not migrate), a newer one
+    /// [`Error::SchemaTooNew`]. Appends and purges fail with [`Error::ReadOnly`]. The
+    /// database file's bytes and modification time stay as they were; as for any reader of a
+    /// SQLite database in WAL mode, SQLite keeps its shared index beside the file (`-shm`,
+    /// and an empty `-wal`), creating them if they are missing.
     pub fn read_only(mut self, read_only: bool) -> Self {
         self.read_only = read_only;
         self
