@@ -429,3 +429,38 @@ fn an_export_takes_the_recording_logs_clock() {
     assert_eq!(recorded.len(), 2);
     assert!(recorded.iter().all(|r| r.occurred_at == at));
 }
+
+/// A filter on the context fields (request id, correlation id, IP) selects part of the
+/// trail: the manifest must not claim the export is the whole trail, or the auditor's check
+/// reports a complete, honest export as incomplete.
+#[test]
+fn an_export_filtered_by_context_is_not_a_full_export() {
+    let store = MemorySink::new();
+    let log = AuditLog::builder(store.clone()).clock(clock()).build();
+    for (i, req) in ["req-1", "req-2", "req-1"].into_iter().enumerate() {
+        log.record_entry(
+            audit_log::Entry::new(
+                Actor::system(),
+                Event::user_deleted(EntityRef::id_only(i as u64)),
+            )
+            .context(
+                Context::new()
+                    .request_id(req)
+                    .correlation_id(format!("job-{i}"))
+                    .ip(format!("10.0.0.{i}").parse().unwrap()),
+            ),
+        )
+        .unwrap();
+    }
+    for q in [
+        Query::new().request_id("req-1"),
+        Query::new().correlation_id("job-1"),
+        Query::new().ip("10.0.0.2".parse().unwrap()),
+    ] {
+        let mut file = Vec::new();
+        let m = JsonlExport::new().write(&store, &q, &mut file).unwrap();
+        assert!(!m.full, "{q:?}");
+        let report = export::verify_export(&file[..], &m).unwrap();
+        assert!(report.is_intact(), "{q:?}: {report}");
+    }
+}

@@ -185,15 +185,36 @@ impl Manifest {
 
 /// Whether a query selects a tenant's whole trail.
 pub(crate) fn is_full(q: &Query) -> bool {
-    q.since.is_none()
-        && q.until.is_none()
-        && q.actors.is_empty()
-        && q.events.is_empty()
-        && q.entity.is_none()
-        && q.outcome.is_none()
-        && q.after_seq.is_none()
-        && q.through_seq.is_none()
-        && q.limit.is_none()
+    // Destructured without `..`: a filter added to `Query` does not compile until it is
+    // decided here whether it narrows the selection.
+    let Query {
+        tenant: _,
+        since,
+        until,
+        actors,
+        events,
+        entity,
+        outcome,
+        request_ids,
+        correlation_ids,
+        ips,
+        after_seq,
+        through_seq,
+        limit,
+        order: _,
+    } = q;
+    since.is_none()
+        && until.is_none()
+        && actors.is_empty()
+        && events.is_empty()
+        && entity.is_none()
+        && outcome.is_none()
+        && request_ids.is_empty()
+        && correlation_ids.is_empty()
+        && ips.is_empty()
+        && after_seq.is_none()
+        && through_seq.is_none()
+        && limit.is_none()
 }
 
 /// One thing [`verify_export`] found wrong.
