@@ -74,6 +74,8 @@
 //!   extractor (implies `tokio`).
 //! - `sqlx-postgres`, `sqlx-sqlite` (both: `sqlx`): `audit_log::sqlx`, appends inside the
 //!   host's own sqlx transaction.
+//! - `tz`: named time zones for [`Zone`] (`Europe/Berlin`, the system's own), for the CSV
+//!   export's times and the command line.
 //!
 //! ## Guarantees
 //!
@@ -143,6 +145,7 @@ pub mod sqlx;
 mod store_ext;
 pub mod text;
 mod verify;
+mod zone;
 
 #[doc(inline)]
 pub use chain::{ChainAlgorithm, ChainKey, Checkpoint, Digest, VerifyReport};
@@ -196,3 +199,4 @@ pub use sink::{
     PurgePlan, PurgePoint, PurgeReport, RecordStream, Retention, SealedSink, Store,
 };
 pub use store_ext::{AuditStoreExt, Page};
+pub use zone::Zone;

@@ -464,3 +464,32 @@ fn an_export_filtered_by_context_is_not_a_full_export() {
         assert!(report.is_intact(), "{q:?}: {report}");
     }
 }
+
+/// A named zone shows each time with the offset in effect that day (daylight saving), and the
+/// manifest names the zone.
+#[cfg(feature = "tz")]
+#[test]
+fn a_named_time_zone_follows_daylight_saving_in_the_csv() {
+    let store = MemorySink::new();
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 28, 12, 0, 0).unwrap());
+    let log = AuditLog::builder(store.clone())
+        .clock(clock.clone())
+        .build();
+    for i in 0..2 {
+        log.record(&Actor::system(), Event::user_deleted(EntityRef::id_only(i)))
+            .unwrap();
+        clock.advance(chrono::Duration::days(1));
+    }
+    let zone: audit_log::Zone = "Europe/Berlin".parse().unwrap();
+    let mut out = Vec::new();
+    let m = CsvExport::new()
+        .columns([Column::Seq, Column::Time])
+        .time_zone(zone)
+        .write(&store, &Query::new(), &mut out)
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "seq,time\n1,2026-03-28T13:00:00.000000+01:00\n2,2026-03-29T14:00:00.000000+02:00\n"
+    );
+    assert_eq!(m.csv.unwrap().time_zone, "Europe/Berlin");
+}

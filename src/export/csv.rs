@@ -5,7 +5,6 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::Write;
 
-use chrono::{FixedOffset, SecondsFormat};
 use serde_json::Value;
 
 use super::manifest::{is_full, CsvLayout, ExportFormat, Manifest, MANIFEST_VERSION};
@@ -16,6 +15,7 @@ use crate::log::AuditLog;
 use crate::query::Query;
 use crate::record::{Actor, Record};
 use crate::sink::AuditStore;
+use crate::zone::Zone;
 
 /// One CSV column. See [`CsvExport`'s column table](CsvExport#columns) for what each holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -212,7 +212,7 @@ pub fn neutralize_formula(cell: &str) -> Cow<'_, str> {
 /// | # | header | content |
 /// | --- | --- | --- |
 /// | 1 | `seq` | position in the tenant's trail: 1, 2, 3, ... |
-/// | 2 | `time` | when it happened, RFC 3339 with microseconds, UTC (`2026-03-01T09:00:00.000000Z`) unless [`CsvExport::time_zone`] says otherwise |
+/// | 2 | `time` | when it happened, RFC 3339 with microseconds, UTC (`2026-03-01T09:00:00.000000Z`) unless [`CsvExport::time_zone`] says otherwise (then with the offset in effect at that moment: `2026-03-01T10:00:00.000000+01:00`) |
 /// | 3 | `tenant` | the tenant |
 /// | 4 | `actor_type` | `user`, `service` or `system` |
 /// | 5 | `actor_id` | the actor's id in the host |
@@ -273,6 +273,9 @@ pub fn neutralize_formula(cell: &str) -> Cow<'_, str> {
 /// use audit_log::{Column, CsvExport, MemorySink, Query};
 /// use chrono::FixedOffset;
 ///
+/// // With the `tz` feature, a named zone with its daylight-saving rules:
+/// // `.time_zone("Europe/Berlin".parse::<audit_log::Zone>()?)`.
+///
 /// let store = MemorySink::new();
 /// let export = CsvExport::new()
 ///     .delimiter(b';')                       // for locales where ',' is the decimal mark
@@ -292,7 +295,7 @@ pub struct CsvExport<'a> {
     delimiter: u8,
     bom: bool,
     escape: bool,
-    offset: Option<FixedOffset>,
+    zone: Zone,
     common: Common<'a>,
 }
 
@@ -303,7 +306,7 @@ impl Default for CsvExport<'_> {
             delimiter: b',',
             bom: false,
             escape: true,
-            offset: None,
+            zone: Zone::Utc,
             common: Common::default(),
         }
     }
@@ -330,9 +333,12 @@ impl<'a> CsvExport<'a> {
         self
     }
 
-    /// Shows times at this UTC offset instead of UTC (still RFC 3339, with the offset).
-    pub fn time_zone(mut self, offset: FixedOffset) -> Self {
-        self.offset = Some(offset);
+    /// Shows times in this zone instead of UTC: a fixed offset (a `chrono::FixedOffset`) or
+    /// any [`Zone`], such as a named one with its daylight-saving rules (feature `tz`). Still
+    /// RFC 3339, each time with the offset in effect at that moment; the manifest records the
+    /// zone (`+01:00`, `Europe/Berlin`).
+    pub fn time_zone(mut self, zone: impl Into<Zone>) -> Self {
+        self.zone = zone.into();
         self
     }
 
@@ -406,9 +412,9 @@ impl<'a> CsvExport<'a> {
         let mut cells = Cells::default();
         let columns = &self.columns;
         let escape = self.escape;
-        let offset = self.offset;
+        let zone = self.zone;
         let span = stream(store, &snap, &mut self.common, |r| {
-            cells.fill(r, columns, offset);
+            cells.fill(r, columns, &zone);
             for cell in &cells.values {
                 if escape {
                     w.write_field(neutralize_formula(cell).as_bytes())
@@ -443,9 +449,7 @@ impl<'a> CsvExport<'a> {
                 delimiter: char::from(self.delimiter).to_string(),
                 bom: self.bom,
                 formula_escaping: self.escape,
-                time_zone: self
-                    .offset
-                    .map_or_else(|| "Z".to_owned(), |o| o.to_string()),
+                time_zone: self.zone.to_string(),
             }),
             recorded_seq: None,
         };
@@ -481,7 +485,7 @@ struct Cells {
 }
 
 impl Cells {
-    fn fill(&mut self, r: &Record, columns: &[Column], offset: Option<FixedOffset>) {
+    fn fill(&mut self, r: &Record, columns: &[Column], zone: &Zone) {
         self.values.resize_with(columns.len(), String::new);
         let mentions = r.event.mentions();
         let find = |role: Role| mentions.iter().find(|m| m.role == role);
@@ -492,16 +496,7 @@ impl Cells {
             // `write!` into a String cannot fail.
             let _ = match col {
                 Column::Seq => write!(cell, "{}", r.seq),
-                Column::Time => {
-                    cell.push_str(&match offset {
-                        None => r.occurred_at.to_rfc3339_opts(SecondsFormat::Micros, true),
-                        Some(o) => r
-                            .occurred_at
-                            .with_timezone(&o)
-                            .to_rfc3339_opts(SecondsFormat::Micros, true),
-                    });
-                    Ok(())
-                }
+                Column::Time => push(cell, &zone.to_rfc3339(r.occurred_at)),
                 Column::Tenant => push(cell, r.tenant.as_str()),
                 Column::ActorType => push(cell, r.actor.kind.as_str()),
                 Column::ActorId => push(cell, &r.actor.id),

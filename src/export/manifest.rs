@@ -56,7 +56,9 @@ pub struct CsvLayout {
     /// Whether formula-looking cells were neutralised (see
     /// [`neutralize_formula`](super::neutralize_formula)).
     pub formula_escaping: bool,
-    /// The UTC offset times are shown in (`Z` for UTC, or `+02:00`).
+    /// The zone times are shown in: `Z` for UTC, an offset (`+02:00`), or an IANA zone name
+    /// (`Europe/Berlin`, each time then carrying the offset in effect at that moment); see
+    /// [`Zone`](crate::Zone).
     pub time_zone: String,
 }
 
