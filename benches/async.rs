@@ -104,7 +104,12 @@ fn awaited_appends(c: &mut Criterion) {
 
 /// What a handler without the layer does by hand: the context from the headers.
 fn context_by_hand(headers: &HeaderMap, peer: SocketAddr) -> Context {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     let mut c = Context::new().ip(peer.ip());
     if let Some(ua) = text("user-agent") {
         c = c.user_agent(ua);

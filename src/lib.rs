@@ -145,6 +145,9 @@ pub mod sqlx;
 mod store_ext;
 pub mod text;
 mod verify;
+#[cfg(feature = "web")]
+#[cfg_attr(docsrs, doc(cfg(feature = "web")))]
+pub mod web;
 mod zone;
 
 #[doc(inline)]

@@ -20,14 +20,8 @@ fn example(name: &str) -> PathBuf {
     let bin = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     if !bin.exists() {
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args([
-            "build",
-            "--quiet",
-            "--example",
-            name,
-            "--all-features",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
+        cmd.args(["build", "--quiet", "--example", name, "--all-features"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
         let status = cmd.status().expect("cargo runs");
         assert!(status.success(), "building example {name}");
     }
