@@ -151,6 +151,9 @@ mod stats;
 mod store_ext;
 pub mod text;
 mod verify;
+#[cfg(feature = "web")]
+#[cfg_attr(docsrs, doc(cfg(feature = "web")))]
+pub mod web;
 mod zone;
 
 #[doc(inline)]
