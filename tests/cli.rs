@@ -1188,3 +1188,92 @@ fn the_library_reads_what_the_command_line_did() {
     assert_eq!(purged.len(), 1);
     assert_eq!(purged[0].actor.id, "ops");
 }
+
+/// `serve` shows the viewer to this machine: the timeline answers on the loopback address,
+/// Ctrl-C (SIGINT) stops it cleanly; any other address is refused before anything starts.
+#[test]
+fn sqlite_serve_shows_the_viewer_on_the_loopback_address_only() {
+    let (_dir, t) = sqlite();
+    let refused = t.run(&["serve", "--listen", "0.0.0.0:0"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("loopback"), "{}", refused.stderr);
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut args: Vec<String> = t.args.clone();
+    args.extend(
+        [
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--base",
+            "/admin/audit",
+        ]
+        .map(String::from),
+    );
+    let mut child = command()
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(
+        first.contains(&format!("http://127.0.0.1:{port}/admin/audit")),
+        "{first}"
+    );
+    let page = fetch(port, "/admin/audit?entity=alice");
+    assert!(
+        page.starts_with("HTTP/1.1 200"),
+        "{}",
+        &page[..page.len().min(200)]
+    );
+    assert!(page.contains("Timeline of user alice"));
+    assert!(page.contains("Chain intact up to seq"));
+    // SIGINT, as Ctrl-C sends it: a clean stop.
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+/// A GET over a plain TCP connection (no HTTP client in the CLI's tests): the status line,
+/// headers and body as text.
+fn fetch(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut last = None;
+    for _ in 0..50 {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(mut s) => {
+                write!(
+                    s,
+                    "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+                )
+                .unwrap();
+                let mut text = String::new();
+                s.read_to_string(&mut text).unwrap();
+                return text;
+            }
+            Err(e) => {
+                last = Some(e);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    panic!("no server on port {port}: {last:?}");
+}

@@ -79,6 +79,8 @@ enum Command {
     Stats(cmd::stats::Args),
     /// Forward every record to the destinations of a configuration file
     Forward(cmd::forward::Args),
+    /// Serve the audit log viewer (web pages) to this machine
+    Serve(cmd::serve::Args),
     /// Shell completions
     Completions(cmd::completions::Args),
 }
@@ -146,6 +148,7 @@ fn run(cli: Cli) -> Result<(), Fail> {
         Command::Purge(a) => cmd::purge::run(a, &ctx, &mut out),
         Command::Stats(a) => cmd::stats::run(a, &ctx, &mut out),
         Command::Forward(a) => cmd::forward::run(a, &ctx, &mut out),
+        Command::Serve(a) => cmd::serve::run(a, &ctx, &mut out),
         Command::Completions(a) => cmd::completions::run(a, &mut Cli::command(), &mut out),
     };
     // What was printed before a failure still reaches the reader.

@@ -11,6 +11,7 @@ pub mod history;
 pub mod import;
 pub mod list;
 pub mod purge;
+pub mod serve;
 pub mod show;
 pub mod stats;
 pub mod tail;
