@@ -34,6 +34,7 @@ where
     purge_refuses_a_stale_plan(&h.fresh());
     purge_never_removes_the_evidence(h);
     purged_answers_are_the_answers_before(&h.fresh());
+    a_purge_that_kept_no_state_is_never_an_empty_state(h);
 }
 
 /// A purge checks what it would remove first: a prefix holding an altered record is not
@@ -598,4 +599,234 @@ pub fn purged_answers_are_the_answers_before<S: Subject + Retention>(store: &S) 
         .from_reader(&moved, std::io::Cursor::new(file))
         .expect("import");
     same(&moved, 48, old_head, "exported and imported");
+}
+
+/// A store that reads one record as unreadable, as a damaged row would: to see what a
+/// history does when the purge record that keeps the state cannot be read.
+#[derive(Debug)]
+struct Unreadable<S> {
+    inner: std::sync::Arc<S>,
+    tenant: TenantId,
+    seq: u64,
+}
+
+impl<S: AuditStore> AuditStore for Unreadable<S> {
+    fn query<'a>(&'a self, query: &Query) -> Result<crate::sink::RecordStream<'a>> {
+        let inner = self.inner.query(query)?;
+        Ok(Box::new(inner.map(move |item| match item {
+            Ok(r) if r.seq == self.seq && r.tenant == self.tenant => Err(crate::Error::corrupt(
+                r.seq,
+                "event json does not parse (damaged row)",
+            )),
+            other => other,
+        })))
+    }
+    fn head(&self, tenant: &TenantId) -> Result<Option<crate::record::Head>> {
+        self.inner.head(tenant)
+    }
+    fn chain_algorithm(&self) -> crate::chain::ChainAlgorithm {
+        self.inner.chain_algorithm()
+    }
+    fn tenants(&self) -> Result<Vec<TenantId>> {
+        self.inner.tenants()
+    }
+    fn anchor(&self, tenant: &TenantId) -> Result<crate::record::Head> {
+        self.inner.anchor(tenant)
+    }
+}
+
+/// u1 in g1, g1 in the system permission group p1, then 6 password changes of u2: seqs 1..=8.
+fn small_organisation(store: &dyn Subject, tenant: &TenantId) {
+    use crate::event::{PermissionGroupRef, Scope, UserChange};
+    let (log, clock) = preparer();
+    let e = |id: &str| EntityRef::new(id, id);
+    let mut events = vec![
+        Event::user_added_to_group(e("u1"), e("g1")),
+        Event::permission_group_added(
+            e("g1"),
+            PermissionGroupRef::new("p1", "P1", Scope::system()),
+        ),
+    ];
+    for _ in 0..6 {
+        events.push(Event::user_edited(
+            e("u2"),
+            vec![UserChange::password_changed()],
+        ));
+    }
+    for event in events {
+        clock.advance(Duration::minutes(1));
+        append_one(
+            store,
+            &log,
+            Entry::new(Actor::user(1, "root"), event).tenant(tenant.clone()),
+        );
+    }
+}
+
+/// A trail whose purge record keeps no state (a purge made before purges kept it, written
+/// here as such a purge wrote it) or whose purge record cannot be read is never answered as
+/// if the removed records held nothing: every question that needs the state is
+/// `Error::StartUnknown` naming the purge point and why, `History::purged` says what is known
+/// of the purge, and a history asked to answer from what remains does so with every answer
+/// marked incomplete; a later purge over such a trail keeps the mark.
+pub fn a_purge_that_kept_no_state_is_never_an_empty_state<H: Harness>(h: &H)
+where
+    H::Store: Retention,
+{
+    use crate::history::{AccessFilter, History, Point};
+    let tenant = TenantId::default();
+    let expect_unknown = |r: Result<crate::history::Access>, reason: &str, what: &str| match r {
+        Err(crate::Error::StartUnknown {
+            through_seq,
+            reason: why,
+        }) => {
+            assert_eq!(through_seq, 3, "{what}");
+            assert!(
+                why.contains(reason),
+                "{what}: {why:?} should say {reason:?}"
+            );
+        }
+        other => panic!("{what}: expected StartUnknown, got {other:?}"),
+    };
+
+    // 1. A purge record without the state, as purges wrote them before they kept it.
+    let store = h.fresh();
+    small_organisation(&store, &tenant);
+    let before = History::new(&store)
+        .access("u1", Point::Head)
+        .expect("access");
+    assert!(before.holds(&"p1".into()));
+    let anchor = store.anchor(&tenant).expect("anchor");
+    let through = record_at(&store, &tenant, 3);
+    let (log, _) = preparer();
+    store
+        .remove_prefix(PurgePlan {
+            tenant: tenant.clone(),
+            anchor,
+            through: crate::record::Head {
+                seq: 3,
+                hash: through.hash,
+            },
+            record: log
+                .prepare_store_event(
+                    Entry::new(
+                        retention(),
+                        Event::AuditPurged(crate::event::AuditPurged {
+                            through_seq: 3,
+                            anchor_hash: through.hash,
+                            count: 3,
+                            before: None,
+                            state: None,
+                        }),
+                    )
+                    .tenant(tenant.clone()),
+                )
+                .expect("prepared"),
+        })
+        .expect("a purge without the state");
+    assert!(store.verify(&tenant).expect("verify").is_intact());
+    let strict = History::new(&store);
+    expect_unknown(
+        strict.access("u1", Point::Head),
+        "purge record #9 keeps no state",
+        "cold",
+    );
+    expect_unknown(
+        History::new(&store).warm().access("u1", Point::Seq(5)),
+        "keeps no state",
+        "warm",
+    );
+    assert!(matches!(
+        strict.state_at(Point::Head),
+        Err(crate::Error::StartUnknown { through_seq: 3, .. })
+    ));
+    assert!(matches!(
+        strict.blame("u1", &AccessFilter::Any, Point::Seq(0), Point::Head),
+        Err(crate::Error::StartUnknown { through_seq: 3, .. })
+    ));
+    let info = strict.purged().expect("purged").expect("a purge");
+    assert_eq!(
+        (
+            info.through_seq,
+            info.removed,
+            info.state_kept,
+            info.record.as_ref().map(|r| r.seq)
+        ),
+        (3, Some(3), false, Some(9))
+    );
+    let line = info.to_string();
+    assert!(
+        line.starts_with("purged through 3 on ")
+            && line.ends_with(" by retention (the state before it was not kept)"),
+        "{line}"
+    );
+    // Asked for, the answer from what remains, marked.
+    let partial = History::new(&store).from_what_remains();
+    let access = partial.access("u1", Point::Head).expect("access");
+    assert!(access.grants.is_empty(), "the grant went with the records");
+    assert_eq!(access.unknown_through, Some(3));
+    assert_eq!(
+        partial
+            .state_at(Point::Head)
+            .expect("state")
+            .unknown_through(),
+        Some(3)
+    );
+    // A later purge is not refused for it, and what it keeps stays marked.
+    let report = purge(&store, &tenant, PurgePoint::ThroughSeq(6), &retention())
+        .expect("a purge over a trail that kept nothing");
+    assert_eq!(report.anchor.seq, 6);
+    expect_unknown(
+        History::new(&store).access("u1", Point::Head),
+        "no state of them was kept",
+        "after a later purge",
+    );
+    let access = History::new(&store)
+        .from_what_remains()
+        .access("u1", Point::Head)
+        .expect("access");
+    assert_eq!(access.unknown_through, Some(3));
+    assert!(History::new(&store)
+        .purged()
+        .expect("purged")
+        .is_some_and(|p| p.state_kept && p.through_seq == 6));
+
+    // 2. A purge record that kept the state but cannot be read.
+    let store = std::sync::Arc::new(h.fresh());
+    small_organisation(store.as_ref(), &tenant);
+    let report = purge(
+        store.as_ref(),
+        &tenant,
+        PurgePoint::ThroughSeq(3),
+        &retention(),
+    )
+    .expect("purge");
+    let seq = report.receipt.expect("on record").seq;
+    let readable = History::new(store.as_ref())
+        .access("u1", Point::Head)
+        .expect("access");
+    assert_eq!(
+        readable.grants, before.grants,
+        "while its record reads, the answer is the one before"
+    );
+    let damaged = Unreadable {
+        inner: store.clone(),
+        tenant: tenant.clone(),
+        seq,
+    };
+    expect_unknown(
+        History::new(&damaged).access("u1", Point::Head),
+        &format!("purge record #{seq} that would keep it is unreadable"),
+        "unreadable purge record",
+    );
+    let info = History::new(&damaged)
+        .purged()
+        .expect("purged")
+        .expect("a purge");
+    assert_eq!((info.through_seq, info.record), (3, None));
+    let access = History::new(&damaged)
+        .from_what_remains()
+        .access("u1", Point::Head)
+        .expect("access");
+    assert_eq!((access.grants.len(), access.unknown_through), (0, Some(3)));
 }
