@@ -4,7 +4,10 @@
 //!   per iteration: `raw_publish` is a plain async-nats loop publishing the same messages
 //!   with the same headers, awaiting acknowledgements per 500 like the forwarder's batches;
 //!   `forwarder` is the whole forwarder (store reads, encoding, cursors, status) to the
-//!   `JetStream` destination.
+//!   `JetStream` destination, reading a `MemorySink` with `MemoryCursors`;
+//!   `forwarder_sqlite_cursors` the same from a file-backed `SqliteSink` holding the same
+//!   records, with durable `SqliteCursors` beside it (each batch's cursor saved with
+//!   `synchronous = FULL` before the next batch), as a host that keeps its cursors runs it.
 //! - `webhook/*`: the same records to a local HTTP receiver on 127.0.0.1 in batches of 500:
 //!   `raw_post` POSTs the same signed bodies with reqwest; `forwarder` runs the forwarder.
 //! - `lag`: appends 1,000 records per second for 10 s while forwarding to JetStream, and
@@ -19,11 +22,11 @@ use std::time::{Duration, Instant};
 
 use audit_log::forward::{
     Batch, BoxFuture, Delivery, DeliveryError, Destination, Format, Forwarder, JetStream,
-    MemoryCursors, Product, Route, Start, Webhook,
+    MemoryCursors, Product, Route, SqliteCursors, Start, Webhook,
 };
 use audit_log::{
     Actor, AuditLog, AuditStore, EntityRef, Entry, Event, MemorySink, PermissionGroupRef, Query,
-    Scope,
+    Scope, SealedSink, SqliteSink,
 };
 use criterion::{criterion_group, Criterion};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -176,6 +179,42 @@ fn jetstream(c: &mut Criterion) {
                         }
                     }
                     total += t.elapsed();
+                }
+                delete_streams(&client).await;
+                total
+            })
+        })
+    });
+    // The same records in a SQLite file, with the cursors in tables beside them.
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteSink::open(dir.path().join("audit.db")).unwrap();
+    sqlite.append_sealed(records.clone()).unwrap();
+    let sqlite = Arc::new(sqlite);
+    let cursors = Arc::new(SqliteCursors::beside(&sqlite).unwrap());
+    let runs = AtomicUsize::new(0);
+    g.bench_function("forwarder_sqlite_cursors", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let js = fresh_stream(&client, "sql").await;
+                    let (dest, done) = counting(js, N);
+                    // A new route name each run: its cursors start at the beginning.
+                    let name = format!("bench{}", runs.fetch_add(1, Ordering::SeqCst));
+                    let f = Forwarder::with_cursors(sqlite.clone(), cursors.clone()).route(
+                        Route::new(name, dest)
+                            .start(Start::Beginning)
+                            .batch_size(BATCH),
+                    );
+                    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+                    let t = Instant::now();
+                    let h = tokio::spawn(f.run(async move {
+                        let _ = rx.await;
+                    }));
+                    done.notified().await;
+                    total += t.elapsed();
+                    let _ = tx.send(());
+                    h.await.unwrap().unwrap();
                 }
                 delete_streams(&client).await;
                 total

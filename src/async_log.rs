@@ -71,7 +71,7 @@ use tokio::task::JoinHandle;
 use crate::chain::{self, VerifyOptions, VerifyReport};
 use crate::error::{Error, Result};
 use crate::event::{EntityId, EntityKey, Event};
-use crate::history::{Access, EntityDiff, History, Point, State, TimelineEntry};
+use crate::history::{Access, EntityDiff, History, Point, State, TimelineEntry, Window};
 use crate::log::{AuditLog, ScopedLog};
 use crate::prepare::Entry;
 use crate::query::Query;
@@ -584,7 +584,7 @@ impl AsyncHistory {
     ///
     /// # Errors
     /// As [`History::timeline`].
-    pub async fn timeline(&self, entity: EntityKey) -> Result<Vec<TimelineEntry>> {
+    pub async fn timeline(&self, entity: EntityKey) -> Result<Window<TimelineEntry>> {
         self.ask(move |h| h.timeline(&entity)).await
     }
 

@@ -122,6 +122,20 @@ pub enum Error {
         /// The last seq the purge removed.
         through_seq: u64,
     },
+
+    /// A question about a trail whose records through `through_seq` are gone and nothing
+    /// readable says what they held: a purge record without the state it removed (written
+    /// before purges kept it), an unreadable purge record, a trail imported from after its
+    /// start. Answering from what remains would leave out every link those records made,
+    /// a false clean bill of health; [`History::from_what_remains`](crate::History::from_what_remains)
+    /// answers anyway and marks each answer incomplete.
+    #[error("the trail starts after seq {through_seq} and nothing says what came before ({reason}): answers would leave out what those records did")]
+    StartUnknown {
+        /// The last seq missing.
+        through_seq: u64,
+        /// Why the state there is unknown.
+        reason: String,
+    },
 }
 
 /// A boxed error from a driver or the standard library.
@@ -199,6 +213,13 @@ impl Error {
             Error::Purged { through_seq } => Error::Purged {
                 through_seq: *through_seq,
             },
+            Error::StartUnknown {
+                through_seq,
+                reason,
+            } => Error::StartUnknown {
+                through_seq: *through_seq,
+                reason: reason.clone(),
+            },
         }
     }
 
@@ -222,6 +243,10 @@ mod tests {
                 supported: 1,
             },
             Error::NotSupported("purge".into()),
+            Error::StartUnknown {
+                through_seq: 3,
+                reason: "no audit.purged record accounts for it".into(),
+            },
         ];
         for e in errors {
             let msg = e.to_string();

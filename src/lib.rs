@@ -177,7 +177,7 @@ pub use follow::Follow;
 #[doc(inline)]
 pub use history::{
     Access, AccessFilter, AccessPath, BlameEntry, Entity, EntityDiff, Grant, History, Point,
-    RecordRef, State, TimelineEntry,
+    PurgeInfo, RecordRef, State, TimelineEntry,
 };
 pub use limits::Limits;
 pub use log::{AuditLog, AuditLogBuilder, ScopedLog};

@@ -113,9 +113,13 @@ pub trait RetentionExt: Retention {
             )));
         }
         // What the removed records said, kept in the purge's own record: History resumes from
-        // it, so answers about any point after the purge point do not change.
+        // it, so answers about any point after the purge point do not change. When an earlier
+        // purge kept nothing, what remains is folded and the kept state says where it starts
+        // (State::unknown_through), so later answers stay marked incomplete rather than the
+        // purge being refused forever.
         let state = History::new(self)
             .tenant(tenant.clone())
+            .from_what_remains()
             .state_at(Point::Seq(through.seq))?
             .to_snapshot();
         let record = stamp(

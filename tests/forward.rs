@@ -13,9 +13,12 @@ use std::time::{Duration, Instant};
 
 use audit_log::forward::{
     Backoff, CursorStore, DeliveryError, FileCursors, Format, Forwarder, JsonLinesFile,
-    MemoryCursors, OnReject, Route, RouteState, Start, Tenants,
+    MemoryCursors, OnPurged, OnReject, PurgeGap, Route, RouteState, Start, Tenants,
 };
-use audit_log::{chain, AuditLog, ManualClock, MemorySink, Record, TenantId};
+use audit_log::{
+    chain, Actor, AuditLog, AuditStore, ManualClock, MemorySink, PurgePoint, Record, RetentionExt,
+    TenantId,
+};
 use chrono::{TimeZone, Utc};
 use forward_support::{all, fill, start, wait_for, within, Scripted};
 
@@ -233,6 +236,141 @@ async fn a_refused_record_is_dead_lettered_and_the_rest_go_on() {
         Some(6)
     );
     assert_eq!(status.get("siem").unwrap().dead_lettered, 1);
+}
+
+/// A retention purge that removes records a route has not delivered yet is never passed
+/// over in silence. By default (`OnPurged::Hold`) the route delivers nothing more of that
+/// tenant, keeps its cursor before the gap (a restart finds it again), shows the gap in its
+/// status, and goes on with the other tenants; with `OnPurged::Skip` it records the purged
+/// range as a dead letter, moves the cursor past it atomically, and delivers what remains.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_of_undelivered_records_holds_the_tenant_or_is_recorded_when_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = MemorySink::new();
+    let log = AuditLog::builder(store.clone()).build();
+    fill(&log, "acme", 20);
+    fill(&log, "globex", 5);
+    let cursors = || FileCursors::new(dir.path()).unwrap();
+    let forwarder = |d: &Scripted, policy: Option<OnPurged>| {
+        let r = route("siem", d);
+        Forwarder::new(Arc::new(store.clone()), cursors())
+            .route(policy.map_or(r.clone(), |p| r.on_purged(p)))
+    };
+    let dest = Scripted::accepting();
+    let running = start(forwarder(&dest, None));
+    wait_for("25 records", LIMIT, || dest.accepted().len() >= 25).await;
+    within(LIMIT, running.stop()).await;
+
+    // While the forwarder is down, 10 more records, and a purge through 25 of them.
+    fill(&log, "acme", 10);
+    let acme = TenantId::new("acme");
+    let report = store
+        .purge(
+            log.preparer(),
+            &acme,
+            PurgePoint::ThroughSeq(25),
+            &Actor::service("retention"),
+        )
+        .unwrap();
+    let purge_seq = report.receipt.unwrap().seq;
+    assert_eq!((report.anchor.seq, purge_seq), (25, 31));
+    fill(&log, "globex", 3);
+    let gap = PurgeGap {
+        tenant: acme.clone(),
+        first: 21,
+        last: 25,
+        purge_record: Some(31),
+        skipped: false,
+    };
+
+    // Held (the default): globex goes on, acme waits before the gap, and says why.
+    for run in 0..2 {
+        let dest = Scripted::accepting();
+        let f = forwarder(&dest, None);
+        let status = f.status();
+        let running = start(f);
+        // The first run delivers globex's new records; the second has none left.
+        let globex: Vec<u64> = if run == 0 { vec![6, 7, 8] } else { vec![] };
+        wait_for("globex's new records and the gap", LIMIT, || {
+            dest.accepted_seqs("globex") == globex
+                && status
+                    .get("siem")
+                    .is_some_and(|s| matches!(s.state, RouteState::Held { .. }))
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let s = status.get("siem").unwrap();
+        within(LIMIT, running.stop()).await;
+        assert!(
+            dest.accepted_seqs("acme").is_empty(),
+            "run {run}: nothing of acme after a gap it was not told to skip"
+        );
+        assert_eq!(s.gaps, vec![gap.clone()], "run {run}");
+        assert_eq!(s.state, RouteState::Held { gap: gap.clone() });
+        assert_eq!(
+            s.tenants[&acme].cursor, 20,
+            "the cursor stays before the gap"
+        );
+        assert_eq!(s.lag_records, 11, "acme's 11 records behind show as lag");
+        assert!(
+            s.line().contains("held(acme#21..=25)") && s.line().ends_with(" gaps=1"),
+            "{}",
+            s.line()
+        );
+        let why = s.last_error.unwrap();
+        assert!(
+            why.contains("acme#21..=25 removed by a retention purge (audit.purged #31)"),
+            "{why}"
+        );
+        assert_eq!(
+            cursors().load("siem").unwrap().unwrap().get(&acme),
+            Some(20)
+        );
+        assert!(cursors().dead_letters("siem").unwrap().is_empty());
+    }
+
+    // Skipped, when the host allows it: recorded with its range, then what remains.
+    let dest = Scripted::accepting();
+    let f = forwarder(&dest, Some(OnPurged::Skip));
+    let status = f.status();
+    let running = start(f);
+    wait_for("acme's remaining records", LIMIT, || {
+        dest.accepted_seqs("acme") == (26..=31).collect::<Vec<_>>()
+    })
+    .await;
+    let s = status.get("siem").unwrap();
+    within(LIMIT, running.stop()).await;
+    assert_eq!(
+        s.gaps,
+        vec![PurgeGap {
+            skipped: true,
+            ..gap.clone()
+        }]
+    );
+    let letters = cursors().dead_letters("siem").unwrap();
+    assert_eq!(letters.len(), 1);
+    let l = &letters[0];
+    assert_eq!(
+        (
+            l.tenant.clone(),
+            l.purged_from,
+            l.seq,
+            l.hash,
+            l.record.is_none()
+        ),
+        (acme.clone(), Some(21), 25, Some(report.anchor.hash), true)
+    );
+    assert!(
+        l.reason
+            .contains("acme#21..=25 removed by a retention purge"),
+        "{}",
+        l.reason
+    );
+    assert_eq!(
+        cursors().load("siem").unwrap().unwrap().get(&acme),
+        Some(31)
+    );
+    assert_eq!(store.anchor(&acme).unwrap().seq, 25);
 }
 
 /// With `OnReject::Block` nothing after a refused record is delivered until the

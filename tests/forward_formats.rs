@@ -1,7 +1,9 @@
 //! The forwarding formats: the record JSON is lossless, CloudEvents and OCSF output passes
-//! JSON Schemas written from the published specifications (tests/fixtures/forward), OCSF
-//! picks the classes the issue names, and CEF output parsed back by a strict CEF parser
-//! holds exactly the recorded text, whatever it is, with no injected field or line.
+//! the published JSON Schemas vendored in tests/fixtures/forward (their README says what
+//! and from where), and the rules of the specifications a schema cannot express (CloudEvents
+//! attribute names, OCSF's type_uid), OCSF picks the classes the issue names, and CEF output
+//! parsed back by a strict CEF parser holds exactly the recorded text, whatever it is, with no
+//! injected field or line.
 #![cfg(feature = "forward")]
 
 use std::net::IpAddr;
@@ -100,14 +102,33 @@ fn record_json_is_lossless() {
     }
 }
 
-/// CloudEvents: valid per the schema, id = record id, the chain fields as extensions, the
-/// record as data.
+/// The CloudEvents naming rule for context attributes (specification 1.0, "Attribute
+/// Naming Convention"), which its JSON Schema leaves out: lowercase ASCII letters and digits
+/// only, at most 20 characters (a SHOULD, kept here as a must).
+fn cloudevents_attribute_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 20
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+/// CloudEvents: valid per the specification's JSON Schema, attribute names as the
+/// specification names them, id = record id, the chain fields as extensions, the record as
+/// data.
 #[test]
 fn cloudevents_pass_the_schema_and_carry_the_chain() {
-    let v = schema("cloudevents-1.0.schema.json");
+    let v = schema("cloudevents-1.0.spec.json");
     for r in records() {
         let e = encode(Format::CloudEvents, &r);
         assert_eq!(check(&v, &e), Vec::<String>::new(), "{e:#}");
+        for name in e.as_object().unwrap().keys() {
+            // `data` and `data_base64` are the payload's members, not attributes.
+            if name != "data" && name != "data_base64" {
+                assert!(cloudevents_attribute_name_ok(name), "attribute {name:?}");
+            }
+        }
+        assert_eq!(e["specversion"], "1.0");
         assert_eq!(e["id"], r.id.to_string());
         assert_eq!(e["source"], "/audit-log/acme%20corp%2Feu");
         assert_eq!(e["type"], format!("audit-log.{}", r.event.name()));
@@ -117,14 +138,17 @@ fn cloudevents_pass_the_schema_and_carry_the_chain() {
         let data: Record = serde_json::from_value(e["data"].clone()).unwrap();
         assert_eq!(data, r);
     }
-    // The schema is not vacuous: a missing required attribute or a bad extension name fails.
+    // The schema is not vacuous: a missing required attribute, or a time that is not
+    // RFC 3339, fails it; the naming rule refuses what the schema lets through.
     let r = &records()[0];
     let mut e = encode(Format::CloudEvents, r);
     e.as_object_mut().unwrap().remove("source");
     assert!(!check(&v, &e).is_empty());
     let mut e = encode(Format::CloudEvents, r);
-    e["Audit_Seq"] = Value::from("1");
+    e["time"] = Value::from("yesterday");
     assert!(!check(&v, &e).is_empty());
+    assert!(!cloudevents_attribute_name_ok("Audit_Seq"));
+    assert!(!cloudevents_attribute_name_ok("auditpreviousrecordhash"));
 }
 
 fn ocsf_schema(class_uid: u64) -> &'static str {
@@ -156,6 +180,12 @@ fn ocsf_events_pass_their_class_schema() {
         assert_eq!(e["unmapped"]["audit_log"]["hash"], r.hash.to_hex());
         assert_eq!(e["unmapped"]["audit_log"]["tenant"], r.tenant.as_str());
         let activity = e["activity_id"].as_u64().unwrap();
+        // OCSF's rule, which the class schemas list but cannot tie to the activity.
+        assert_eq!(e["type_uid"], class * 100 + activity, "{}", r.event.name());
+        if class != 0 {
+            // `actor` is a Host profile attribute in the IAM classes: the event says so.
+            assert_eq!(e["metadata"]["profiles"], serde_json::json!(["host"]));
+        }
         seen.insert(r.event.name().to_owned(), (class, activity));
         if class == 0 {
             // Unmapped events carry the raw record, which reads back whole.
@@ -207,8 +237,17 @@ fn ocsf_events_pass_their_class_schema() {
     e.as_object_mut().unwrap().remove("user");
     assert!(!check(&v, &e).is_empty());
     let mut e = encode(Format::Ocsf, &r);
-    e["type_uid"] = Value::from(300106);
+    e["type_uid"] = Value::from(300201); // Authentication's, not Account Change's
     assert!(!check(&v, &e).is_empty());
+    let mut e = encode(Format::Ocsf, &r);
+    e["user"]["favourite_colour"] = Value::from("blue");
+    assert!(
+        !check(&v, &e).is_empty(),
+        "no attribute the object does not define"
+    );
+    let mut e = encode(Format::Ocsf, &r);
+    e["metadata"].as_object_mut().unwrap().remove("version");
+    assert!(!check(&v, &e).is_empty(), "metadata.version is required");
 }
 
 /// A strict CEF parser: the seven header fields and the extension pairs, unescaped.

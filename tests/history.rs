@@ -669,8 +669,8 @@ proptest! {
         }
         for key in &entities {
             prop_assert_eq!(
-                resumed.timeline(key).unwrap(),
-                full.timeline_between(key, Point::Seq(cut), Point::Head).unwrap()
+                resumed.timeline(key).unwrap().entries,
+                full.timeline_between(key, Point::Seq(cut), Point::Head).unwrap().entries
             );
         }
     }

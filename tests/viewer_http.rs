@@ -362,3 +362,44 @@ async fn a_name_that_matches_several_entities_offers_a_choice() {
         .unwrap();
     assert!(none.contains("Nothing in this trail is named"));
 }
+
+/// After a retention purge, every page says so: purged through N on DATE by ACTOR; and the
+/// access view answers from the state the purge kept.
+#[tokio::test]
+async fn a_purged_trail_says_so_on_every_page() {
+    use audit_log::{PurgePoint, RetentionExt};
+    let served = Served::start(TrailKind::Investigation).await;
+    served
+        .store
+        .purge(
+            &audit_log::Preparer::new(),
+            &TenantId::default(),
+            PurgePoint::ThroughSeq(10),
+            &Actor::service("retention-job"),
+        )
+        .unwrap();
+    for path in [
+        "/admin/audit",
+        "/admin/audit/access?user=alice",
+        "/admin/audit/integrity",
+    ] {
+        let page = reqwest::get(served.url(path))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("purged through 10 on"), "{path}");
+        assert!(page.contains("by retention-job"), "{path}");
+    }
+    let access = reqwest::get(served.url("/admin/audit/access?user=alice"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        access.contains("Payroll editors"),
+        "the grant made before the purge point is kept"
+    );
+}

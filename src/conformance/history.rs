@@ -1204,7 +1204,11 @@ pub fn warm_and_resumed_history_agree_with_a_cold_one(store: &dyn Subject) {
     let _ = Query::new();
 }
 
-/// A trail whose beginning was purged folds from what remains and says so.
+/// A trail whose beginning is gone with nothing kept of it (here imported from after its
+/// start, with no purge record) is never answered as if that beginning were empty: every
+/// question that needs the state is [`Error::StartUnknown`], naming the seq; timelines list
+/// what remains. Asked to answer from what remains, the history does, and every answer says
+/// it is incomplete.
 pub fn purged_trail_folds_from_what_remains(store: &dyn Subject) {
     let source = crate::MemorySink::with_algorithm(store.chain_algorithm());
     let w = Writer::new(&source);
@@ -1240,21 +1244,93 @@ pub fn purged_trail_folds_from_what_remains(store: &dyn Subject) {
     store
         .append_sealed(reseal(tail, store.chain_algorithm(), 3))
         .expect("import after a purge point");
-    let history = History::new(store).tenant("kept");
+
+    // alice's membership went with the records that are not there: an access review must
+    // not come back clean.
+    let strict = History::new(store).tenant("kept");
+    let unknown = |r: Result<(), Error>, what: &str| match r {
+        Err(Error::StartUnknown {
+            through_seq: 3,
+            reason,
+        }) => assert!(
+            reason.contains("no audit.purged record"),
+            "{what}: {reason}"
+        ),
+        other => panic!("{what}: expected StartUnknown through 3, got {other:?}"),
+    };
+    unknown(strict.access(42, Point::Head).map(drop), "access");
+    unknown(strict.state_at(Point::Head).map(drop), "state_at");
+    unknown(
+        strict
+            .entity_at(&EntityKey::user(42), Point::Head)
+            .map(drop),
+        "entity_at",
+    );
+    unknown(
+        strict
+            .blame(42, &AccessFilter::Any, Point::Seq(3), Point::Head)
+            .map(drop),
+        "blame",
+    );
+    unknown(
+        strict
+            .access_changes(42, &AccessFilter::Any, Point::Seq(3), Point::Head)
+            .map(drop),
+        "access_changes",
+    );
+    unknown(
+        strict
+            .diff(&EntityKey::user(42), Point::Seq(3), Point::Head)
+            .map(drop),
+        "diff",
+    );
+    unknown(
+        History::new(store)
+            .tenant("kept")
+            .warm()
+            .access(42, Point::Head)
+            .map(drop),
+        "warm access",
+    );
+    // Records are there or not: the timeline needs no state, and says where it starts.
+    let timeline = strict
+        .timeline(&EntityKey::user(42))
+        .expect("timeline of what remains");
+    assert_eq!(
+        timeline.iter().map(|e| e.record.seq).collect::<Vec<_>>(),
+        vec![5]
+    );
+    assert_eq!(timeline.starts_after_purge, Some(3));
+    let info = strict.purged().expect("purged").expect("starts after 3");
+    assert_eq!((info.through_seq, info.record.is_none()), (3, true));
+    assert_eq!(
+        info.to_string(),
+        "purged through 3 (no readable purge record says when or by whom)"
+    );
+
+    // From what remains: answers, each marked incomplete.
+    let history = History::new(store).tenant("kept").from_what_remains();
     let state = history.state_at(Point::Head).expect("state");
     assert_eq!((state.started_after(), state.seq()), (3, 5));
+    assert_eq!(state.unknown_through(), Some(3));
     let u = state.user(&"42".into()).expect("alice");
     assert!(u.predates_trail(), "created before the purge point");
     assert_eq!(u.first_seen.seq, 5);
     assert_eq!(u.password_changed.as_ref().map(|p| p.seq), Some(5));
     let g = state.group(&"g-ops".into()).expect("ops");
     assert_eq!(g.first_seen.seq, 4);
-    // Her membership went with the purged records: the trail no longer knows it.
-    assert!(history
-        .access(42, Point::Head)
-        .expect("access")
-        .grants
-        .is_empty());
+    let access = history.access(42, Point::Head).expect("access");
+    assert!(access.grants.is_empty());
+    assert_eq!(
+        access.unknown_through,
+        Some(3),
+        "an empty answer that says it is incomplete"
+    );
+    let warm = History::new(store)
+        .tenant("kept")
+        .from_what_remains()
+        .snapshot_every(2);
+    assert_eq!(warm.access(42, Point::Head).expect("access"), access);
     // A point before the purge point is not an empty state: it is gone, and says so.
     assert!(matches!(
         history.state_at(Point::Seq(1)),
@@ -1267,9 +1343,24 @@ pub fn purged_trail_folds_from_what_remains(store: &dyn Subject) {
     let window = history
         .blame(42, &AccessFilter::Any, Point::Seq(1), Point::Head)
         .expect("a window that starts before the purge point");
-    assert_eq!(window.starts_after_purge, Some(3));
+    assert_eq!(
+        (window.starts_after_purge, window.unknown_through),
+        (Some(3), Some(3))
+    );
+    let changes = history
+        .access_changes(42, &AccessFilter::Any, Point::Seq(3), Point::Head)
+        .expect("access changes");
+    assert_eq!(
+        (changes.starts_after_purge, changes.unknown_through),
+        (None, Some(3))
+    );
     let diff = history
         .diff(&EntityKey::user(42), Point::Seq(0), Point::Head)
         .expect("diff");
     assert_eq!(diff.starts_after_purge, Some(3));
+    assert_eq!(diff.unknown_through, Some(3));
+    let from_middle = history
+        .timeline_between(&EntityKey::user(42), Point::Seq(1), Point::Head)
+        .expect("timeline");
+    assert_eq!(from_middle.starts_after_purge, Some(3));
 }

@@ -18,7 +18,7 @@ use crate::prepare::Entry;
 use crate::prepare::Preparer;
 use crate::purge::RetentionExt;
 use crate::query::Query;
-use crate::record::{Actor, Receipt, Record, TenantId};
+use crate::record::{Actor, Outcome, Receipt, Record, TenantId};
 use crate::sink::{AuditStore, PurgePlan, PurgePoint, PurgeReport, Retention};
 use crate::store_ext::AuditStoreExt;
 
@@ -34,6 +34,7 @@ where
     purge_refuses_a_stale_plan(&h.fresh());
     purge_never_removes_the_evidence(h);
     purged_answers_are_the_answers_before(&h.fresh());
+    a_purge_that_kept_no_state_is_never_an_empty_state(h);
 }
 
 /// A purge checks what it would remove first: a prefix holding an altered record is not
@@ -412,113 +413,248 @@ pub fn purge_refuses_a_stale_plan<S: Subject + Retention>(store: &S) {
     assert!(store.verify(&tenant).expect("verify").is_intact());
 }
 
-/// An organisation with nested groups and permission groups at all three scopes, changed over
-/// ~70 records (grants, nestings, removals, an application deleted and re-created), into the
-/// default tenant.
-pub fn organisation(store: &dyn Subject) {
-    use crate::event::{PermissionGroupRef, Scope};
-    let (log, clock) = preparer();
-    let root = Actor::user(1, "root");
-    let e = |id: &str| EntityRef::new(id, id);
-    let (w1, w2) = (e("w1"), e("w2"));
-    let (a1, a2) = (e("a1"), e("a2"));
-    let sys = PermissionGroupRef::new("p-sys", "Everyone", Scope::system());
-    let ws = PermissionGroupRef::new("p-w1", "W1 readers", Scope::workspace(w1.clone()));
-    let app = PermissionGroupRef::new(
-        "p-a1",
-        "A1 editors",
-        Scope::application(a1.clone(), w1.clone()),
-    );
-    let app2 = PermissionGroupRef::new(
-        "p-a2",
-        "A2 admins",
-        Scope::application(a2.clone(), w2.clone()),
-    );
-    let mut events = vec![
-        Event::workspace_created(w1.clone()),
-        Event::workspace_created(w2.clone()),
-        Event::application_created(a1.clone(), w1.clone()),
-        Event::application_created(a2.clone(), w2.clone()),
-    ];
-    for g in 1..=4 {
-        events.push(Event::group_created(e(&format!("g{g}"))));
-    }
-    // g1 in g2 in g3; g4 alone.
-    events.push(Event::group_added_to_group(e("g1"), e("g2")));
-    events.push(Event::group_added_to_group(e("g2"), e("g3")));
-    for u in 1..=8 {
-        let user = e(&format!("u{u}"));
-        events.push(Event::user_created(user.clone()));
-        events.push(Event::user_added_to_group(
-            user.clone(),
-            e(&format!("g{}", 1 + u % 4)),
-        ));
-    }
-    events.push(Event::permission_group_added(e("g3"), sys.clone()));
-    events.push(Event::permission_group_added(e("g2"), ws.clone()));
-    events.push(Event::permission_group_added(e("g1"), app.clone()));
-    events.push(Event::permission_group_added(e("g4"), app2.clone()));
-    events.push(Event::permission_user_added(e("u3"), app.clone()));
-    events.push(Event::permission_user_added(e("u3"), app.clone()));
-    events.push(Event::user_removed_from_group(e("u4"), e("g1")));
-    events.push(Event::group_removed_from_group(e("g1"), e("g2")));
-    events.push(Event::group_added_to_group(e("g4"), e("g2")));
-    events.push(Event::application_deleted(a2.clone(), w2.clone()));
-    events.push(Event::application_created(a2.clone(), w2.clone()));
-    events.push(Event::permission_user_added(e("u6"), app2));
-    events.push(Event::group_added_to_group(e("g1"), e("g2")));
-    events.push(Event::user_deleted(e("u7")));
-    events.push(Event::user_created(e("u7")));
-    events.push(Event::permission_group_removed(e("g2"), ws));
-    events.push(Event::permission_user_removed(e("u3"), app));
-    events.push(Event::user_added_to_group(e("u8"), e("g3")));
-    for i in 0..10 {
-        events.push(Event::user_edited(
-            e(&format!("u{}", 1 + i % 8)),
-            vec![crate::event::UserChange::password_changed()],
-        ));
-    }
-    for event in events {
-        clock.advance(Duration::minutes(1));
-        append_one(store, &log, Entry::new(root.clone(), event));
+/// A small xorshift generator: the same trail from the same seed, on every store.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
     }
 }
 
-/// Every question about a point after a purge point has the answer it had before the purge:
-/// access and state of every user at every point, through a cold and a warm history and one
-/// resumed from a saved state, after purges at several points; a point before a purge point
-/// is a typed error; a window starting before it says so; the purge record's snapshot is the
-/// fold of what was removed (checked against a copy taken before); and an export of the
-/// purged trail imported elsewhere answers the same.
+/// How many users [`generated_organisation`] names (`u0` ..).
+pub const GENERATED_USERS: usize = 8;
+const GROUPS: usize = 6;
+const APPS: usize = 3;
+const WORKSPACES: usize = 2;
+const PERMISSION_GROUPS: usize = 6;
+
+/// Every entity [`generated_organisation`] can name: users, groups, applications,
+/// workspaces and permission groups, by key.
+pub fn generated_entities() -> Vec<EntityKey> {
+    let mut out = Vec::new();
+    out.extend((0..GENERATED_USERS).map(|i| EntityKey::user(format!("u{i}"))));
+    out.extend((0..GROUPS).map(|i| EntityKey::group(format!("g{i}"))));
+    out.extend((0..APPS).map(|i| EntityKey::application(format!("a{i}"))));
+    out.extend((0..WORKSPACES).map(|i| EntityKey::workspace(format!("w{i}"))));
+    out.extend((0..PERMISSION_GROUPS).map(|i| EntityKey::permission_group(format!("p{i}"))));
+    out
+}
+
+/// A generated organisation in the default tenant: workspaces, applications, nested groups
+/// (g0 in g1 in g2, g3 in g4), users in groups, permission groups at all three scopes held
+/// directly and through nested groups (47 records), then `changes` random changes drawn
+/// from `seed` that delete and re-create every kind of entity with the same ids, join and
+/// leave, nest and unnest, grant and revoke, move applications and permission groups to
+/// other scopes, with some denied attempts and custom events among them.
+pub fn generated_organisation(store: &dyn Subject, seed: u64, changes: usize) {
+    use crate::event::{PermissionGroupRef, Scope};
+    let (log, clock) = preparer();
+    let mut rng = Rng(seed | 1);
+    let e = |p: &str, i: usize| EntityRef::new(format!("{p}{i}"), format!("{p} {i}"));
+    let (u, g, a, w) = (|i| e("u", i), |i| e("g", i), |i| e("a", i), |i| e("w", i));
+    // Where each application lives, and each permission group's usual scope.
+    let app_ws = [0, 0, 1];
+    let scope_of = |choice: usize| match choice {
+        0 => Scope::system(),
+        1 | 2 => Scope::workspace(w(choice - 1)),
+        n => Scope::application(a(n - 3), w(app_ws[n - 3])),
+    };
+    let home = [0, 1, 3, 5, 2, 4];
+    let pg = |p: usize, scope: Scope| {
+        PermissionGroupRef::new(format!("p{p}"), format!("role {p}"), scope)
+    };
+    let mut events: Vec<(Event, Outcome)> = Vec::new();
+    let ok = |e: Event| (e, Outcome::Success);
+    for i in 0..WORKSPACES {
+        events.push(ok(Event::workspace_created(w(i))));
+    }
+    for (i, ws) in app_ws.iter().enumerate() {
+        events.push(ok(Event::application_created(a(i), w(*ws))));
+    }
+    for i in 0..GROUPS {
+        events.push(ok(Event::group_created(g(i))));
+    }
+    for (child, parent) in [(0, 1), (1, 2), (3, 4)] {
+        events.push(ok(Event::group_added_to_group(g(child), g(parent))));
+    }
+    for i in 0..GENERATED_USERS {
+        events.push(ok(Event::user_created(u(i))));
+        events.push(ok(Event::user_added_to_group(u(i), g(i % GROUPS))));
+    }
+    for (group, p) in [(2, 0), (1, 1), (0, 2), (4, 3), (5, 4), (3, 5)] {
+        events.push(ok(Event::permission_group_added(
+            g(group),
+            pg(p, scope_of(home[p])),
+        )));
+    }
+    for (user, p) in [(3, 4), (5, 5), (6, 2), (7, 0)] {
+        events.push(ok(Event::permission_user_added(
+            u(user),
+            pg(p, scope_of(home[p])),
+        )));
+    }
+    for _ in 0..changes {
+        let (nu, ng, na, nw, np) = (
+            rng.below(GENERATED_USERS),
+            rng.below(GROUPS),
+            rng.below(APPS),
+            rng.below(WORKSPACES),
+            rng.below(PERMISSION_GROUPS),
+        );
+        // Mostly its usual scope; sometimes another, which moves the permission group.
+        let scope = if rng.below(5) == 0 {
+            scope_of(rng.below(3 + APPS))
+        } else {
+            scope_of(home[np])
+        };
+        let event = match rng.below(30) {
+            0 | 1 => Event::user_created(u(nu)),
+            2 => Event::user_deleted(u(nu)),
+            3..=6 => Event::user_added_to_group(u(nu), g(ng)),
+            7 | 8 => Event::user_removed_from_group(u(nu), g(ng)),
+            9 => Event::group_created(g(ng)),
+            10 => Event::group_deleted(g(ng)),
+            11..=13 => Event::group_added_to_group(g(ng), g(rng.below(GROUPS))),
+            14 => Event::group_removed_from_group(g(ng), g(rng.below(GROUPS))),
+            15 => Event::application_created(a(na), w(nw)),
+            16 => Event::application_edited(a(na), w(nw), vec![]),
+            17 => Event::application_deleted(a(na), w(app_ws[na])),
+            18 => Event::workspace_created(w(nw)),
+            19 => Event::workspace_deleted(w(nw)),
+            20..=22 => Event::permission_user_added(u(nu), pg(np, scope)),
+            23 => Event::permission_user_removed(u(nu), pg(np, scope)),
+            24..=26 => Event::permission_group_added(g(ng), pg(np, scope)),
+            27 => Event::permission_group_removed(g(ng), pg(np, scope)),
+            28 => Event::user_edited(u(nu), vec![crate::event::UserChange::password_changed()]),
+            _ => crate::event::CustomEvent::new("hr.review", serde_json::json!({"round": 1}))
+                .target(crate::event::EntityKind::User, u(nu))
+                .into(),
+        };
+        let outcome = if rng.below(12) == 0 {
+            Outcome::Denied
+        } else {
+            Outcome::Success
+        };
+        events.push((event, outcome));
+    }
+    for (event, outcome) in events {
+        clock.advance(Duration::minutes(1));
+        append_one(
+            store,
+            &log,
+            Entry::new(Actor::user(1, "root"), event).outcome(outcome),
+        );
+    }
+}
+
+/// The seed and size of the trail [`purged_answers_are_the_answers_before`] generates, and
+/// how many records its windows span.
+const SEED: u64 = 0x005e_ed17;
+const CHANGES: usize = 60;
+const WINDOW: u64 = 25;
+
+/// Every question about a point after a purge point has the answer it had before the purge.
+///
+/// The trail is [generated](generated_organisation) (nested groups at all three scopes,
+/// deletions and re-creations with reused ids); the unpurged copy is its JSON Lines export
+/// imported into a `MemorySink` before any purge. After purges at three points, for every
+/// point from the purge point to the old head and every user, a cold history, a warm one
+/// and one resumed from a saved state of the purged store give the copy's `access` and
+/// `state_at`; the warm one also, at every second point, its `blame` and `access_changes`
+/// (over the next 25 records) and, at every fourth, for every entity, `entity_at`, `diff` and
+/// `timeline_between`; the cold and resumed ones all of those at every tenth point. A point before a purge point is `Error::Purged`, and a window
+/// starting before it says so; the purge record's snapshot is the fold of what was removed
+/// (checked against the copy); and the purged trail exported and imported elsewhere answers
+/// the same and refuses the points before its purge point too.
 pub fn purged_answers_are_the_answers_before<S: Subject + Retention>(store: &S) {
     use crate::history::{AccessFilter, History, Point};
-    organisation(store);
+    generated_organisation(store, SEED, CHANGES);
     let tenant = TenantId::default();
-    // The copy an auditor kept before any purge.
-    let before = crate::MemorySink::new();
-    crate::SealedSink::append_sealed(&before, all(store, &Query::new())).expect("copy");
     let old_head = store.head(&tenant).expect("head").expect("records").seq;
-    let users: Vec<String> = (1..=8).map(|u| format!("u{u}")).collect();
-    let same = |purged: &dyn AuditStore, from: u64, to: u64, what: &str| {
-        let cold_copy = History::new(&before);
-        let warm = History::new(purged).warm();
-        let warm_copy = History::new(&before).warm();
-        for p in from..=to {
-            let at = Point::Seq(p);
-            let got = warm.state_at(at).expect("state after the purge");
-            let want = warm_copy.state_at(at).expect("state before");
+    // The copy an auditor kept before any purge: an export, imported elsewhere.
+    let mut file = Vec::new();
+    crate::export::JsonlExport::new()
+        .write(store, &Query::new(), &mut file)
+        .expect("export");
+    let before = crate::MemorySink::with_algorithm(store.chain_algorithm());
+    crate::export::Import::new()
+        .from_reader(&before, std::io::Cursor::new(file))
+        .expect("import");
+    assert_eq!(
+        before.head(&tenant).expect("head").map(|h| h.seq),
+        Some(old_head)
+    );
+    let users: Vec<String> = (0..GENERATED_USERS).map(|u| format!("u{u}")).collect();
+    let keys = generated_entities();
+    // A copy of the state at every seq: the reference answers cost a clone each.
+    let copy = History::new(&before).snapshot_every(1);
+    let any = AccessFilter::Any;
+
+    // Every answer at `p` of `h` against the copy's: access and state; with `windows`, also
+    // each user's blame and access changes over the next records (up to WINDOW, a bound that
+    // keeps the check linear in the trail); with `entities`, each entity's state, diff and
+    // timeline over them.
+    let same_at = |h: &History<'_>, p: u64, windows: bool, entities: bool, what: &str| {
+        let at = Point::Seq(p);
+        let end = Point::Seq(old_head.min(p + WINDOW));
+        let got = h.state_at(at).expect("state after the purge");
+        let want = copy.state_at(at).expect("state before");
+        assert_eq!(
+            crate::history::directory(&got),
+            crate::history::directory(&want),
+            "{what}: state at seq {p}"
+        );
+        for u in &users {
+            let u = u.as_str();
             assert_eq!(
-                crate::history::directory(&got),
-                crate::history::directory(&want),
-                "{what}: state at seq {p}"
+                h.access(u, at).expect("access"),
+                copy.access(u, at).expect("access"),
+                "{what}: access of {u} at seq {p}"
             );
-            for u in &users {
-                let a = warm.access(u.as_str(), at).expect("access");
-                let b = cold_copy.access(u.as_str(), at).expect("access");
-                assert_eq!(a, b, "{what}: access of {u} at seq {p}");
+            if !windows {
+                continue;
             }
+            assert_eq!(
+                h.blame(u, &any, at, end).expect("blame"),
+                copy.blame(u, &any, at, end).expect("blame"),
+                "{what}: blame of {u} from seq {p}"
+            );
+            assert_eq!(
+                h.access_changes(u, &any, at, end).expect("changes"),
+                copy.access_changes(u, &any, at, end).expect("changes"),
+                "{what}: access changes of {u} from seq {p}"
+            );
         }
-        // A history resumed from a state saved there answers the same at the head.
+        if !entities {
+            return;
+        }
+        for key in &keys {
+            assert_eq!(
+                h.entity_at(key, at).expect("entity"),
+                copy.entity_at(key, at).expect("entity"),
+                "{what}: {key} at seq {p}"
+            );
+            assert_eq!(
+                h.diff(key, at, end).expect("diff"),
+                copy.diff(key, at, end).expect("diff"),
+                "{what}: diff of {key} from seq {p}"
+            );
+            assert_eq!(
+                h.timeline_between(key, at, end).expect("timeline"),
+                copy.timeline_between(key, at, end).expect("timeline"),
+                "{what}: timeline of {key} from seq {p}"
+            );
+        }
+    };
+    // Every point from `from` to the old head, through a cold, a warm and a resumed history
+    // of `purged`.
+    let same = |purged: &dyn AuditStore, from: u64, what: &str| {
+        let cold = History::new(purged);
+        let warm = History::new(purged).warm();
         let saved = History::new(purged)
             .state_at(Point::Seq(from))
             .expect("state")
@@ -526,17 +662,37 @@ pub fn purged_answers_are_the_answers_before<S: Subject + Retention>(store: &S) 
         let resumed = History::new(purged)
             .resume(crate::history::State::from_snapshot_bytes(&saved).expect("reads back"))
             .expect("resume");
-        for u in &users {
-            assert_eq!(
-                resumed.access(u.as_str(), Point::Seq(to)).expect("access"),
-                cold_copy
-                    .access(u.as_str(), Point::Seq(to))
-                    .expect("access"),
-                "{what}: resumed access of {u}"
+        // The warm and cold ones from the purge point on, as an investigation goes; the
+        // resumed one newest first: once its head has moved on, earlier points must fold
+        // from what it was resumed from, not from the start of what the store holds. Every
+        // history's access and state at every point; the windows and entities, which cost a
+        // fold over the window each, at every second and fourth point through the warm
+        // history and every tenth through the others (CI time).
+        for p in from..=old_head {
+            let n = p - from;
+            same_at(
+                &warm,
+                p,
+                n.is_multiple_of(2),
+                n.is_multiple_of(4),
+                &format!("{what}, warm"),
+            );
+            same_at(
+                &cold,
+                p,
+                n.is_multiple_of(10),
+                n.is_multiple_of(10),
+                &format!("{what}, cold"),
             );
         }
+        for p in (from..=old_head).rev() {
+            let deep = (p - from).is_multiple_of(10);
+            same_at(&resumed, p, deep, deep, &format!("{what}, resumed"));
+        }
     };
-    for through in [12u64, 30, 47] {
+    let mut last = 0;
+    for through in [30u64, 60, 85] {
+        assert!(through < old_head);
         let report = purge(
             store,
             &tenant,
@@ -546,9 +702,7 @@ pub fn purged_answers_are_the_answers_before<S: Subject + Retention>(store: &S) 
         .expect("purge");
         assert_eq!(report.anchor.seq, through);
         let what = format!("after a purge through {through}");
-        same(store, through + 1, old_head, &what);
-        // The answers at the purge point itself are those before it too.
-        same(store, through, through, &what);
+        same(store, through, &what);
         let history = History::new(store);
         assert!(
             matches!(
@@ -558,7 +712,7 @@ pub fn purged_answers_are_the_answers_before<S: Subject + Retention>(store: &S) 
             "{what}: a point before the purge point"
         );
         let window = history
-            .blame("u3", &AccessFilter::Any, Point::Seq(1), Point::Head)
+            .blame("u3", &any, Point::Seq(1), Point::Head)
             .expect("blame");
         assert_eq!(
             window.starts_after_purge,
@@ -575,6 +729,7 @@ pub fn purged_answers_are_the_answers_before<S: Subject + Retention>(store: &S) 
         );
         let v = store.verify(&tenant).expect("verify");
         assert!(v.is_intact(), "{what}: {v}");
+        last = through;
     }
     // A snapshot changed after the fact does not match (and the chain says so too).
     let mut forged = all(store, &Query::new().event("audit.purged"))
@@ -588,14 +743,267 @@ pub fn purged_answers_are_the_answers_before<S: Subject + Retention>(store: &S) 
     assert!(!History::new(&before)
         .matches_purge(&forged)
         .unwrap_or(false));
-    // The purged trail travels: exported and imported elsewhere, it answers the same.
+    // The purged trail travels: exported and imported elsewhere, it answers the same, and
+    // the points before its purge point are gone there too.
     let mut file = Vec::new();
     crate::export::JsonlExport::new()
         .write(store, &Query::new(), &mut file)
         .expect("export");
-    let moved = crate::MemorySink::new();
+    let moved = crate::MemorySink::with_algorithm(store.chain_algorithm());
     crate::export::Import::new()
         .from_reader(&moved, std::io::Cursor::new(file))
         .expect("import");
-    same(&moved, 48, old_head, "exported and imported");
+    same(&moved, last, "exported and imported");
+    let history = History::new(&moved);
+    for u in &users {
+        assert!(
+            matches!(
+                history.access(u.as_str(), Point::Seq(last - 1)),
+                Err(crate::Error::Purged { through_seq }) if through_seq == last
+            ),
+            "imported: a point before the purge point"
+        );
+    }
+    assert!(matches!(
+        history.state_at(Point::Seq(1)),
+        Err(crate::Error::Purged { through_seq }) if through_seq == last
+    ));
+    assert_eq!(
+        history
+            .purged()
+            .expect("purged")
+            .map(|p| (p.through_seq, p.state_kept)),
+        Some((last, true)),
+        "the purge travels with its record"
+    );
+}
+
+/// A store that reads one record as unreadable, as a damaged row would: to see what a
+/// history does when the purge record that keeps the state cannot be read.
+#[derive(Debug)]
+struct Unreadable<S> {
+    inner: std::sync::Arc<S>,
+    tenant: TenantId,
+    seq: u64,
+}
+
+impl<S: AuditStore> AuditStore for Unreadable<S> {
+    fn query<'a>(&'a self, query: &Query) -> Result<crate::sink::RecordStream<'a>> {
+        let inner = self.inner.query(query)?;
+        Ok(Box::new(inner.map(move |item| match item {
+            Ok(r) if r.seq == self.seq && r.tenant == self.tenant => Err(crate::Error::corrupt(
+                r.seq,
+                "event json does not parse (damaged row)",
+            )),
+            other => other,
+        })))
+    }
+    fn head(&self, tenant: &TenantId) -> Result<Option<crate::record::Head>> {
+        self.inner.head(tenant)
+    }
+    fn chain_algorithm(&self) -> crate::chain::ChainAlgorithm {
+        self.inner.chain_algorithm()
+    }
+    fn tenants(&self) -> Result<Vec<TenantId>> {
+        self.inner.tenants()
+    }
+    fn anchor(&self, tenant: &TenantId) -> Result<crate::record::Head> {
+        self.inner.anchor(tenant)
+    }
+}
+
+/// u1 in g1, g1 in the system permission group p1, then 6 password changes of u2: seqs 1..=8.
+fn small_organisation(store: &dyn Subject, tenant: &TenantId) {
+    use crate::event::{PermissionGroupRef, Scope, UserChange};
+    let (log, clock) = preparer();
+    let e = |id: &str| EntityRef::new(id, id);
+    let mut events = vec![
+        Event::user_added_to_group(e("u1"), e("g1")),
+        Event::permission_group_added(
+            e("g1"),
+            PermissionGroupRef::new("p1", "P1", Scope::system()),
+        ),
+    ];
+    for _ in 0..6 {
+        events.push(Event::user_edited(
+            e("u2"),
+            vec![UserChange::password_changed()],
+        ));
+    }
+    for event in events {
+        clock.advance(Duration::minutes(1));
+        append_one(
+            store,
+            &log,
+            Entry::new(Actor::user(1, "root"), event).tenant(tenant.clone()),
+        );
+    }
+}
+
+/// A trail whose purge record keeps no state (a purge made before purges kept it, written
+/// here as such a purge wrote it) or whose purge record cannot be read is never answered as
+/// if the removed records held nothing: every question that needs the state is
+/// `Error::StartUnknown` naming the purge point and why, `History::purged` says what is known
+/// of the purge, and a history asked to answer from what remains does so with every answer
+/// marked incomplete; a later purge over such a trail keeps the mark.
+pub fn a_purge_that_kept_no_state_is_never_an_empty_state<H: Harness>(h: &H)
+where
+    H::Store: Retention,
+{
+    use crate::history::{AccessFilter, History, Point};
+    let tenant = TenantId::default();
+    let expect_unknown = |r: Result<crate::history::Access>, reason: &str, what: &str| match r {
+        Err(crate::Error::StartUnknown {
+            through_seq,
+            reason: why,
+        }) => {
+            assert_eq!(through_seq, 3, "{what}");
+            assert!(
+                why.contains(reason),
+                "{what}: {why:?} should say {reason:?}"
+            );
+        }
+        other => panic!("{what}: expected StartUnknown, got {other:?}"),
+    };
+
+    // 1. A purge record without the state, as purges wrote them before they kept it.
+    let store = h.fresh();
+    small_organisation(&store, &tenant);
+    let before = History::new(&store)
+        .access("u1", Point::Head)
+        .expect("access");
+    assert!(before.holds(&"p1".into()));
+    let anchor = store.anchor(&tenant).expect("anchor");
+    let through = record_at(&store, &tenant, 3);
+    let (log, _) = preparer();
+    store
+        .remove_prefix(PurgePlan {
+            tenant: tenant.clone(),
+            anchor,
+            through: crate::record::Head {
+                seq: 3,
+                hash: through.hash,
+            },
+            record: log
+                .prepare_store_event(
+                    Entry::new(
+                        retention(),
+                        Event::AuditPurged(crate::event::AuditPurged {
+                            through_seq: 3,
+                            anchor_hash: through.hash,
+                            count: 3,
+                            before: None,
+                            state: None,
+                        }),
+                    )
+                    .tenant(tenant.clone()),
+                )
+                .expect("prepared"),
+        })
+        .expect("a purge without the state");
+    assert!(store.verify(&tenant).expect("verify").is_intact());
+    let strict = History::new(&store);
+    expect_unknown(
+        strict.access("u1", Point::Head),
+        "purge record #9 keeps no state",
+        "cold",
+    );
+    expect_unknown(
+        History::new(&store).warm().access("u1", Point::Seq(5)),
+        "keeps no state",
+        "warm",
+    );
+    assert!(matches!(
+        strict.state_at(Point::Head),
+        Err(crate::Error::StartUnknown { through_seq: 3, .. })
+    ));
+    assert!(matches!(
+        strict.blame("u1", &AccessFilter::Any, Point::Seq(0), Point::Head),
+        Err(crate::Error::StartUnknown { through_seq: 3, .. })
+    ));
+    let info = strict.purged().expect("purged").expect("a purge");
+    assert_eq!(
+        (
+            info.through_seq,
+            info.removed,
+            info.state_kept,
+            info.record.as_ref().map(|r| r.seq)
+        ),
+        (3, Some(3), false, Some(9))
+    );
+    let line = info.to_string();
+    assert!(
+        line.starts_with("purged through 3 on ")
+            && line.ends_with(" by retention (the state before it was not kept)"),
+        "{line}"
+    );
+    // Asked for, the answer from what remains, marked.
+    let partial = History::new(&store).from_what_remains();
+    let access = partial.access("u1", Point::Head).expect("access");
+    assert!(access.grants.is_empty(), "the grant went with the records");
+    assert_eq!(access.unknown_through, Some(3));
+    assert_eq!(
+        partial
+            .state_at(Point::Head)
+            .expect("state")
+            .unknown_through(),
+        Some(3)
+    );
+    // A later purge is not refused for it, and what it keeps stays marked.
+    let report = purge(&store, &tenant, PurgePoint::ThroughSeq(6), &retention())
+        .expect("a purge over a trail that kept nothing");
+    assert_eq!(report.anchor.seq, 6);
+    expect_unknown(
+        History::new(&store).access("u1", Point::Head),
+        "no state of them was kept",
+        "after a later purge",
+    );
+    let access = History::new(&store)
+        .from_what_remains()
+        .access("u1", Point::Head)
+        .expect("access");
+    assert_eq!(access.unknown_through, Some(3));
+    assert!(History::new(&store)
+        .purged()
+        .expect("purged")
+        .is_some_and(|p| p.state_kept && p.through_seq == 6));
+
+    // 2. A purge record that kept the state but cannot be read.
+    let store = std::sync::Arc::new(h.fresh());
+    small_organisation(store.as_ref(), &tenant);
+    let report = purge(
+        store.as_ref(),
+        &tenant,
+        PurgePoint::ThroughSeq(3),
+        &retention(),
+    )
+    .expect("purge");
+    let seq = report.receipt.expect("on record").seq;
+    let readable = History::new(store.as_ref())
+        .access("u1", Point::Head)
+        .expect("access");
+    assert_eq!(
+        readable.grants, before.grants,
+        "while its record reads, the answer is the one before"
+    );
+    let damaged = Unreadable {
+        inner: store.clone(),
+        tenant: tenant.clone(),
+        seq,
+    };
+    expect_unknown(
+        History::new(&damaged).access("u1", Point::Head),
+        &format!("purge record #{seq} that would keep it is unreadable"),
+        "unreadable purge record",
+    );
+    let info = History::new(&damaged)
+        .purged()
+        .expect("purged")
+        .expect("a purge");
+    assert_eq!((info.through_seq, info.record), (3, None));
+    let access = History::new(&damaged)
+        .from_what_remains()
+        .access("u1", Point::Head)
+        .expect("access");
+    assert_eq!((access.grants.len(), access.unknown_through), (0, Some(3)));
 }

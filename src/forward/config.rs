@@ -14,7 +14,7 @@ use super::destination::Destination;
 use super::format::{Format, Product};
 use super::forwarder::Forwarder;
 use super::retry::Backoff;
-use super::route::{OnReject, Route, Start, Tenants};
+use super::route::{OnPurged, OnReject, Route, Start, Tenants};
 use crate::error::Result;
 use crate::sink::AuditStore;
 
@@ -127,6 +127,9 @@ pub struct RouteConfig {
     /// What to do with a refused record (default `dead_letter`).
     #[serde(default)]
     pub on_reject: OnReject,
+    /// What to do when a purge removed records not delivered yet (default `hold`).
+    #[serde(default)]
+    pub on_purged: OnPurged,
     /// Retry delays (default 200 ms doubling to 30 s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backoff: Option<Backoff>,
@@ -207,6 +210,7 @@ impl ForwardConfig {
                 .format(r.format)
                 .start(r.start)
                 .on_reject(r.on_reject)
+                .on_purged(r.on_purged)
                 .tenants(r.tenants.clone());
             if let Some(n) = r.batch_size {
                 route = route.batch_size(n);

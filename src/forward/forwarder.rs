@@ -10,8 +10,8 @@ use tokio::sync::watch;
 
 use super::cursor::{check_destination_name, CursorStore, Cursors, DeadLetter};
 use super::destination::{Batch, Delivery, DeliveryError};
-use super::route::{OnReject, Route, Start, Tenants};
-use super::status::{DestinationStatus, RouteState, StatusHandle, TenantPosition};
+use super::route::{OnPurged, OnReject, Route, Start, Tenants};
+use super::status::{DestinationStatus, PurgeGap, RouteState, StatusHandle, TenantPosition};
 use crate::error::{Error, Result};
 use crate::query::Query;
 use crate::record::{Record, TenantId};
@@ -214,6 +214,7 @@ impl<S: AuditStore + Send + Sync + ?Sized + 'static> Forwarder<S> {
                 tenants: Vec::new(),
                 rr: 0,
                 leased: false,
+                held: BTreeMap::new(),
             };
             handles.push(tokio::spawn(follower.follow()));
         }
@@ -342,6 +343,9 @@ struct Follower<S: ?Sized> {
     tenants: Vec<TenantId>,
     rr: usize,
     leased: bool,
+    /// Tenants held before a purge gap ([`OnPurged::Hold`]): nothing more of them is
+    /// delivered in this run.
+    held: BTreeMap<TenantId, PurgeGap>,
 }
 
 /// How often the tenant list and the heads are refreshed while records keep coming.
@@ -367,7 +371,10 @@ impl<S: AuditStore + Send + Sync + ?Sized + 'static> Follower<S> {
                 Ok(Step::Worked) => errors = 0,
                 Ok(Step::Idle) => {
                     errors = 0;
-                    self.set_state(RouteState::Following);
+                    match self.held.values().next() {
+                        Some(gap) => self.set_state(RouteState::Held { gap: gap.clone() }),
+                        None => self.set_state(RouteState::Following),
+                    }
                     let d = self.route.poll_interval;
                     if self.stop.sleep(d).await {
                         break;
@@ -578,6 +585,7 @@ impl<S: AuditStore + Send + Sync + ?Sized + 'static> Follower<S> {
         let pending: Vec<TenantId> = self
             .tenants
             .iter()
+            .filter(|t| !self.held.contains_key(*t))
             .filter(|t| self.heads.get(*t).is_some_and(|h| *h > self.cursor(t)))
             .cloned()
             .collect();
@@ -615,6 +623,16 @@ impl<S: AuditStore + Send + Sync + ?Sized + 'static> Follower<S> {
             Ok(out)
         })
         .await?;
+        // The first record read (readable or not) is the one after the cursor, unless a
+        // retention purge removed what lies between since the cursor was saved.
+        let first = items.iter().find_map(|item| match item {
+            Ok(r) => Some(r.seq),
+            Err(Error::Corrupt { seq, .. }) if *seq > 0 => Some(*seq),
+            Err(_) => None,
+        });
+        if let Some(next) = first.filter(|next| *next > after + 1) {
+            return self.gap(tenant, after, next).await;
+        }
         let mut records = Vec::with_capacity(items.len());
         let mut bad: Option<(u64, String)> = None;
         for item in items {
@@ -672,6 +690,81 @@ impl<S: AuditStore + Send + Sync + ?Sized + 'static> Follower<S> {
             deliveries,
         };
         self.settle(batch).await
+    }
+
+    /// The records after the cursor (`after`) up to the anchor are gone: a retention purge
+    /// removed them before this route delivered them. Holds the tenant there, or records the
+    /// gap and skips it, as the route says ([`OnPurged`]). `next` is the first record the
+    /// store still holds.
+    async fn gap(&mut self, tenant: &TenantId, after: u64, next: u64) -> Result<Step> {
+        let (store, t) = (self.store.clone(), tenant.clone());
+        let (anchor, purge_record) = blocking(move || {
+            let anchor = store.anchor(&t)?;
+            let q = Query::for_tenant(t)
+                .event("audit.purged")
+                .after_seq(anchor.seq);
+            let mut purge = None;
+            for r in store.query(&q)?.flatten() {
+                if matches!(&r.event, crate::event::Event::AuditPurged(p) if p.through_seq == anchor.seq)
+                {
+                    purge = Some(r.seq);
+                    break;
+                }
+            }
+            Ok((anchor, purge))
+        })
+        .await?;
+        if anchor.seq <= after {
+            // No purge accounts for it: the store lost records it should hold. Nothing can be
+            // settled without skipping blindly, so the route stops here and says why.
+            return Err(Error::corrupt(
+                after + 1,
+                format!(
+                    "missing: the store returned seq {next} after seq {after}, and no purge \
+                     accounts for the records between"
+                ),
+            ));
+        }
+        let skip = self.route.on_purged == OnPurged::Skip;
+        let gap = PurgeGap {
+            tenant: tenant.clone(),
+            first: after + 1,
+            last: anchor.seq,
+            purge_record,
+            skipped: skip,
+        };
+        if !skip {
+            self.held.insert(tenant.clone(), gap.clone());
+            self.update(|s| {
+                s.last_error = Some(format!(
+                    "{gap}: {tenant} held (deliver nothing more of it until an operator \
+                     decides; on_purged = skip goes on past it)"
+                ));
+                s.state = RouteState::Held { gap: gap.clone() };
+                s.gaps.push(gap);
+            });
+            return Ok(Step::Worked);
+        }
+        let letter = DeadLetter {
+            destination: self.route.name.clone(),
+            tenant: tenant.clone(),
+            seq: anchor.seq,
+            purged_from: Some(after + 1),
+            id: None,
+            hash: Some(anchor.hash),
+            reason: gap.to_string(),
+            at: crate::record::truncate_to_micros(Utc::now()),
+            record: None,
+        };
+        let c = self.cursors.clone();
+        blocking(move || c.settle(&letter)).await?;
+        self.advance(tenant, anchor.seq);
+        self.next_time.remove(tenant);
+        self.update(|s| {
+            s.last_error = Some(format!("{gap}: skipped"));
+            s.gaps.push(gap);
+        });
+        Ok(Step::Worked)
     }
 
     /// Delivers a batch, with retries, and moves the cursor for what was settled.
@@ -767,6 +860,7 @@ impl<S: AuditStore + Send + Sync + ?Sized + 'static> Follower<S> {
                     destination: self.route.name.clone(),
                     tenant: tenant.clone(),
                     seq,
+                    purged_from: None,
                     id: record.as_ref().map(|r| r.id),
                     hash: record.as_ref().map(|r| r.hash),
                     reason: reason.clone(),

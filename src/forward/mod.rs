@@ -25,6 +25,11 @@
 //! - **A poisoned record does not block the rest**: a record the destination refuses for
 //!   good is stored as a [`DeadLetter`] with the reason, atomically with moving the cursor
 //!   past it. [`OnReject::Block`] holds the route on it instead.
+//! - **A purge is never passed over in silence.** If a retention purge removed records a
+//!   route had not delivered yet, the route sees its cursor fall behind the trail's anchor and
+//!   holds that tenant there ([`OnPurged::Hold`], the default: the status shows the gap as a
+//!   [`PurgeGap`]) or, if the host allowed it ([`OnPurged::Skip`]), records the purged range
+//!   as a dead letter and goes on.
 //! - **Graceful shutdown.** [`Forwarder::run`] returns after each route finished the batch
 //!   it had in flight (retrying for up to [`Forwarder::shutdown_grace`]).
 //! - **One deliverer per destination** with [`PgCursors`] (feature `postgres`): a lease per
@@ -139,6 +144,6 @@ pub use mirror::Mirror;
 #[cfg(feature = "forward")]
 pub use retry::Backoff;
 #[cfg(feature = "forward")]
-pub use route::{OnReject, Route, Start, Tenants};
+pub use route::{OnPurged, OnReject, Route, Start, Tenants};
 #[cfg(feature = "forward")]
-pub use status::{DestinationStatus, RouteState, StatusHandle, TenantPosition};
+pub use status::{DestinationStatus, PurgeGap, RouteState, StatusHandle, TenantPosition};

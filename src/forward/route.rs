@@ -45,6 +45,27 @@ pub enum OnReject {
     Block,
 }
 
+/// What a route does when a retention purge removed records it had not delivered yet (its
+/// cursor is behind the trail's [anchor](crate::AuditStore::anchor)): those records are gone
+/// from the store, so "every record delivered" cannot hold for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum OnPurged {
+    /// Deliver nothing more of that tenant (the other tenants go on): its cursor stays
+    /// before the gap, the route's status shows it ([`RouteState::Held`](super::RouteState),
+    /// [`DestinationStatus::gaps`](super::DestinationStatus), the last error), and a restart
+    /// finds it again. An operator decides: restart the route with [`OnPurged::Skip`], or
+    /// recover the records from a backup or an export first. The default: a loss is never
+    /// passed over without a word.
+    #[default]
+    Hold,
+    /// Record the gap, with the purged range and the purge's own record, as a
+    /// [`DeadLetter`](super::DeadLetter) (`purged_from`), atomically with moving the cursor
+    /// past it; list it in the status; and go on with the records that remain.
+    Skip,
+}
+
 /// Which tenants a route forwards.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -81,6 +102,7 @@ pub struct Route {
     pub(crate) start: Start,
     pub(crate) batch_size: usize,
     pub(crate) on_reject: OnReject,
+    pub(crate) on_purged: OnPurged,
     pub(crate) backoff: Backoff,
     pub(crate) attempt_timeout: Duration,
     pub(crate) poll_interval: Duration,
@@ -90,8 +112,8 @@ pub struct Route {
 impl Route {
     /// A route named `name` (1 to 64 of `A-Z a-z 0-9 . _ -`: the key of its cursors, so keep
     /// it stable) to `destination`, with the defaults: [`Format::Record`], [`Start::Now`],
-    /// batches of 500, [`OnReject::DeadLetter`], [`Backoff::default`], 30 s per attempt,
-    /// polling the store every 100 ms, every tenant.
+    /// batches of 500, [`OnReject::DeadLetter`], [`OnPurged::Hold`], [`Backoff::default`],
+    /// 30 s per attempt, polling the store every 100 ms, every tenant.
     pub fn new(name: impl Into<String>, destination: impl Destination) -> Self {
         Self::with_arc(name, Arc::new(destination))
     }
@@ -106,6 +128,7 @@ impl Route {
             start: Start::default(),
             batch_size: 500,
             on_reject: OnReject::default(),
+            on_purged: OnPurged::default(),
             backoff: Backoff::default(),
             attempt_timeout: Duration::from_secs(30),
             poll_interval: Duration::from_millis(100),
@@ -145,6 +168,12 @@ impl Route {
     /// What to do with a record the destination refuses for good.
     pub fn on_reject(mut self, policy: OnReject) -> Self {
         self.on_reject = policy;
+        self
+    }
+
+    /// What to do when a retention purge removed records the route had not delivered yet.
+    pub fn on_purged(mut self, policy: OnPurged) -> Self {
+        self.on_purged = policy;
         self
     }
 

@@ -38,6 +38,14 @@ pub enum RouteState {
         /// Why it was rejected.
         reason: String,
     },
+    /// A retention purge removed records of a tenant before this route delivered them, and
+    /// the route is set to [`OnPurged::Hold`](super::OnPurged): it delivers nothing more of
+    /// that tenant (the others go on) until an operator decides. Shown while nothing else is
+    /// in progress; [`DestinationStatus::gaps`] lists every gap.
+    Held {
+        /// The (first) gap that holds the route.
+        gap: PurgeGap,
+    },
     /// The store or the cursor store failed; the route retries.
     Error {
         /// What failed.
@@ -45,6 +53,37 @@ pub enum RouteState {
     },
     /// Stopped.
     Stopped,
+}
+
+/// Records a retention purge removed before a route delivered them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PurgeGap {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The first seq removed before delivery (the one after the route's cursor).
+    pub first: u64,
+    /// The last seq removed (the trail's anchor).
+    pub last: u64,
+    /// The seq of the `audit.purged` record that removed them, when found.
+    pub purge_record: Option<u64>,
+    /// Whether the route skipped the gap ([`OnPurged::Skip`](super::OnPurged): recorded as a
+    /// dead letter) or holds the tenant before it.
+    pub skipped: bool,
+}
+
+impl std::fmt::Display for PurgeGap {
+    /// `acme#6..=100 removed by a retention purge (audit.purged #121) before delivery`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}#{}..={} removed by a retention purge",
+            self.tenant, self.first, self.last
+        )?;
+        if let Some(seq) = self.purge_record {
+            write!(f, " (audit.purged #{seq})")?;
+        }
+        f.write_str(" before delivery")
+    }
 }
 
 /// One tenant's position on a route.
@@ -82,6 +121,9 @@ pub struct DestinationStatus {
     pub last_error: Option<String>,
     /// Cursor and head per tenant.
     pub tenants: BTreeMap<TenantId, TenantPosition>,
+    /// Records removed by a retention purge before this route delivered them, found since
+    /// this forwarder started: held ([`RouteState::Held`]) or skipped.
+    pub gaps: Vec<PurgeGap>,
 }
 
 impl DestinationStatus {
@@ -97,10 +139,12 @@ impl DestinationStatus {
             last_delivery: None,
             last_error: None,
             tenants: BTreeMap::new(),
+            gaps: Vec::new(),
         }
     }
 
-    /// One line for a terminal: `siem following delivered=120 failed=0 dead=0 lag=0 (0.0s)`.
+    /// One line for a terminal: `siem following delivered=120 failed=0 dead=0 lag=0 (0.0s)`,
+    /// with `gaps=N` after it when a purge removed records before delivery.
     pub fn line(&self) -> String {
         let state = match &self.state {
             RouteState::Starting => "starting".to_owned(),
@@ -109,10 +153,13 @@ impl DestinationStatus {
             RouteState::Following => "following".to_owned(),
             RouteState::Retrying { attempt, .. } => format!("retrying(attempt {attempt})"),
             RouteState::Blocked { tenant, seq, .. } => format!("blocked({tenant}#{seq})"),
+            RouteState::Held { gap } => {
+                format!("held({}#{}..={})", gap.tenant, gap.first, gap.last)
+            }
             RouteState::Error { .. } => "error".to_owned(),
             RouteState::Stopped => "stopped".to_owned(),
         };
-        format!(
+        let mut line = format!(
             "{} {} delivered={} failed={} dead={} lag={} ({:.1}s)",
             self.name,
             state,
@@ -121,7 +168,11 @@ impl DestinationStatus {
             self.dead_lettered,
             self.lag_records,
             self.lag_seconds
-        )
+        );
+        if !self.gaps.is_empty() {
+            line.push_str(&format!(" gaps={}", self.gaps.len()));
+        }
+        line
     }
 }
 

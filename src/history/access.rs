@@ -142,6 +142,12 @@ pub struct Access {
     pub grants: Vec<Grant>,
     /// Loops of nested groups met on the way (each reported once).
     pub cycles: Vec<Cycle>,
+    /// Only from a history that answers [from what remains](super::History::from_what_remains):
+    /// the seq through which the records are gone with nothing kept of them
+    /// ([`State::unknown_through`]). Grants they made are missing here: this is not a
+    /// complete answer. `None` for a complete one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown_through: Option<u64>,
 }
 
 impl Access {
@@ -188,6 +194,7 @@ impl State {
                 .map(|d| t.record_ref(d.by)),
             grants: Vec::new(),
             cycles: Vec::new(),
+            unknown_through: self.unknown_through(),
         };
         let Some(u) = slot.filter(|u| u.deleted.is_none()) else {
             return access;

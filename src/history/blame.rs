@@ -171,19 +171,21 @@ impl History<'_> {
         to: Point,
     ) -> Result<Window<BlameEntry>> {
         let mut out = Vec::new();
-        let starts_after_purge = self.walk(user.into(), filter, from, to, |r, before, after| {
-            let (had, has) = (before.permission_groups(), after.permission_groups());
-            if had != has {
-                out.push(BlameEntry {
-                    record: r.clone(),
-                    gained: changed(after, &had),
-                    lost: changed(before, &has),
-                });
-            }
-        })?;
+        let (starts_after_purge, unknown_through) =
+            self.walk(user.into(), filter, from, to, |r, before, after| {
+                let (had, has) = (before.permission_groups(), after.permission_groups());
+                if had != has {
+                    out.push(BlameEntry {
+                        record: r.clone(),
+                        gained: changed(after, &had),
+                        lost: changed(before, &has),
+                    });
+                }
+            })?;
         Ok(Window {
             entries: out,
             starts_after_purge,
+            unknown_through,
         })
     }
 
@@ -207,24 +209,27 @@ impl History<'_> {
         to: Point,
     ) -> Result<Window<AccessChange>> {
         let mut out = Vec::new();
-        let starts_after_purge = self.walk(user.into(), filter, from, to, |r, before, after| {
-            let changes = compare(before, after);
-            if !changes.is_empty() {
-                out.push(AccessChange {
-                    record: r.clone(),
-                    changes,
-                });
-            }
-        })?;
+        let (starts_after_purge, unknown_through) =
+            self.walk(user.into(), filter, from, to, |r, before, after| {
+                let changes = compare(before, after);
+                if !changes.is_empty() {
+                    out.push(AccessChange {
+                        record: r.clone(),
+                        changes,
+                    });
+                }
+            })?;
         Ok(Window {
             entries: out,
             starts_after_purge,
+            unknown_through,
         })
     }
 
     /// Folds from `from` to `to`, calling `each(record, access before, access after)` after
     /// every successful record that names something `user`'s access depends on: one loop for
-    /// blame and access changes.
+    /// blame and access changes. Returns the window's purge point (when it had to start
+    /// there) and the seq through which nothing is known ([`Window::unknown_through`]).
     fn walk(
         &self,
         user: EntityId,
@@ -232,7 +237,7 @@ impl History<'_> {
         from: Point,
         to: Point,
         mut each: impl FnMut(&Record, &Access, &Access),
-    ) -> Result<Option<u64>> {
+    ) -> Result<(Option<u64>, Option<u64>)> {
         let (from, starts_after_purge) = self.resolve_start(from)?;
         let to = self.resolve(to)?;
         let mut state = self.state_seq(from)?;
@@ -253,7 +258,7 @@ impl History<'_> {
             watched = relevant(state, &user);
             before = after;
         })?;
-        Ok(starts_after_purge)
+        Ok((starts_after_purge, state.unknown_through()))
     }
 }
 
@@ -362,8 +367,9 @@ fn relevant(state: &State, user: &EntityId) -> BTreeSet<EntityKey> {
 }
 
 /// The answer to a question about a window of the trail ([`History::blame`],
-/// [`History::access_changes`]): its entries, and whether the window had to start later than
-/// asked because the trail was purged. Reads as the list of entries (`window[0]`,
+/// [`History::access_changes`], [`History::timeline_between`] and [`History::timeline`]): its
+/// entries, and whether the window had to start later than asked because the trail was
+/// purged. Reads as the list of entries (`window[0]`,
 /// `window.len()`, `for entry in &window`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Window<T> {
@@ -373,6 +379,11 @@ pub struct Window<T> {
     /// The entries then cover the records after it, and what happened before it is gone;
     /// `None` when the window starts where it was asked to.
     pub starts_after_purge: Option<u64>,
+    /// Only from a history that answers [from what remains](History::from_what_remains):
+    /// the seq through which the records are gone with nothing kept of them, so what they
+    /// did is missing from the entries (a grant they made and a later record took away is
+    /// not reported as lost). `None` for a complete answer.
+    pub unknown_through: Option<u64>,
 }
 
 impl<T> std::ops::Deref for Window<T> {

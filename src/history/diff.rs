@@ -80,6 +80,11 @@ pub struct EntityDiff {
     /// When the first point was before the trail's purge point: that point (seq). The diff
     /// then starts from the state the purge kept there (`from_seq`).
     pub starts_after_purge: Option<u64>,
+    /// Only from a history that answers [from what remains](History::from_what_remains):
+    /// the seq through which the records are gone with nothing kept of them, so links they
+    /// made are missing from both sides ([`State::unknown_through`](super::State::unknown_through)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown_through: Option<u64>,
 }
 
 impl EntityDiff {
@@ -134,6 +139,7 @@ impl EntityDiff {
             appeared: only(&la, &lb),
             went: only(&lb, &la),
             starts_after_purge: None,
+            unknown_through: None,
         }
     }
 }
@@ -196,6 +202,7 @@ impl History<'_> {
             (state.seq(), state.entity(key)),
         );
         diff.starts_after_purge = starts_after_purge;
+        diff.unknown_through = state.unknown_through();
         Ok(diff)
     }
 }

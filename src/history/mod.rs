@@ -77,6 +77,34 @@
 //! so [`History::access`] and [`History::blame`] name the same record. A `*.created` record
 //! for an entity that is live changes its attributes, not its links.
 //!
+//! ## Retention purges
+//!
+//! A retention purge ([`RetentionExt::purge`](crate::RetentionExt::purge)) removes a trail's
+//! oldest records and keeps, in its own `audit.purged` record, the [`State`] they folded to
+//! (its [snapshot](#snapshots)). A history starts its fold there, so every answer about a
+//! point after the purge point is the one it was before the purge. A point before it is
+//! [`Error::Purged`]; a window asked to start before it ([`History::blame`],
+//! [`History::access_changes`], [`History::timeline_between`], [`History::diff`]) starts there
+//! and says so (`starts_after_purge`). [`History::purged`] tells which purge, when and by
+//! whom: its [`PurgeInfo`] reads "purged through 1200 on 2026-03-04 10:12 UTC by
+//! retention-job", the line to show above answers about a purged trail.
+//!
+//! ### When the start is unknown
+//!
+//! Sometimes nothing readable says what a trail's missing beginning held: its purge record
+//! was written before purges kept the state, or it cannot be read, or the trail was imported
+//! from after its start (or records were removed behind the store's back). Answering from
+//! what remains would leave out every membership and grant those records made: an access
+//! review would come back clean when it is not. So every question that needs the state is
+//! [`Error::StartUnknown`] instead, naming the seq and why; [`History::timeline`] still lists
+//! the records that remain, and [`History::purged`] what is known of the purge.
+//!
+//! An administrator who accepts incomplete answers asks for them:
+//! [`History::from_what_remains`] folds from an empty state after the purge point, and every
+//! answer says it is incomplete ([`State::unknown_through`], [`Access::unknown_through`],
+//! [`Window::unknown_through`], [`EntityDiff::unknown_through`]). A later purge of such a trail
+//! keeps that state with its mark, so the answers after it stay marked.
+//!
 //! ## Cost, and keeping it warm
 //!
 //! A question folds the trail from its start (or purge point) to the point asked, as a
@@ -148,6 +176,7 @@
 mod access;
 mod blame;
 mod diff;
+mod purged;
 mod snapshot;
 mod state;
 mod table;
@@ -168,6 +197,7 @@ use crate::sink::AuditStore;
 pub use access::{Access, AccessFilter, AccessPath, Cycle, Grant};
 pub use blame::{AccessChange, BlameEntry, Change, PathChange, Window};
 pub use diff::{EntityDiff, EntityStatus, FieldDiff, LinkChange};
+pub use purged::PurgeInfo;
 pub use snapshot::SnapshotError;
 pub use state::{Deletion, Entity, Links, RecordRef, Relation, State};
 pub use timeline::TimelineEntry;
@@ -229,6 +259,7 @@ pub struct History<'a> {
     store: Store<'a>,
     tenant: TenantId,
     cache: Option<Mutex<Cache>>,
+    from_what_remains: bool,
 }
 
 impl std::fmt::Debug for History<'_> {
@@ -236,6 +267,7 @@ impl std::fmt::Debug for History<'_> {
         f.debug_struct("History")
             .field("tenant", &self.tenant)
             .field("warm", &self.cache.is_some())
+            .field("from_what_remains", &self.from_what_remains)
             .finish_non_exhaustive()
     }
 }
@@ -247,6 +279,7 @@ impl<'a> History<'a> {
             store: Store::Borrowed(store),
             tenant: TenantId::default(),
             cache: None,
+            from_what_remains: false,
         }
     }
 
@@ -257,6 +290,7 @@ impl<'a> History<'a> {
             store: Store::Shared(store),
             tenant: TenantId::default(),
             cache: None,
+            from_what_remains: false,
         }
     }
 
@@ -267,6 +301,21 @@ impl<'a> History<'a> {
         if self.cache.is_some() {
             self.cache = Some(Mutex::default());
         }
+        self
+    }
+
+    /// Answers from the records that remain when nothing says what a trail's removed
+    /// beginning held (a purge record without the state it removed, an unreadable one, a trail
+    /// imported from after its start), instead of [`Error::StartUnknown`]. Every such answer
+    /// says it is incomplete: [`State::unknown_through`], [`Access::unknown_through`],
+    /// [`Window::unknown_through`], [`EntityDiff::unknown_through`]. Links made by the removed
+    /// records are missing from them. See [the module docs](self#when-the-start-is-unknown).
+    #[must_use]
+    pub fn from_what_remains(mut self) -> Self {
+        if self.cache.is_some() {
+            self.cache = Some(Mutex::default());
+        }
+        self.from_what_remains = true;
         self
     }
 
@@ -384,8 +433,8 @@ impl<'a> History<'a> {
                     // Before every record left: the state at the purge point, unless the time
                     // is before the last purged record too.
                     None if anchor > 0 => {
-                        let at = self.fresh()?.at();
-                        if at.is_some_and(|at| t < at) {
+                        let head = self.store().anchor(&self.tenant)?;
+                        if self.purge_time(head)?.is_some_and(|at| t < at) {
                             return Err(purged());
                         }
                         anchor
@@ -394,57 +443,6 @@ impl<'a> History<'a> {
                 }
             }
         })
-    }
-
-    /// The state where this trail starts: empty, or after a retention purge the state the
-    /// purge kept in its `audit.purged` record (so every answer about a point after the purge
-    /// point is what it was before the purge).
-    fn fresh(&self) -> Result<State> {
-        let anchor = self.store().anchor(&self.tenant)?;
-        if anchor.seq == 0 {
-            return Ok(State::new(self.tenant.clone()));
-        }
-        Ok(self
-            .purge_snapshot(anchor)?
-            .unwrap_or_else(|| State::after_purge(self.tenant.clone(), anchor.seq)))
-    }
-
-    /// The state kept by the purge that left the trail starting after `anchor`, if its record
-    /// holds one.
-    ///
-    /// # Errors
-    /// [`Error::Snapshot`] for a snapshot that does not read, or is not of this tenant at the
-    /// anchor; store failures.
-    fn purge_snapshot(&self, anchor: crate::record::Head) -> Result<Option<State>> {
-        let q = self.query().event("audit.purged").after_seq(anchor.seq);
-        for item in self.store().query(&q)? {
-            let Ok(r) = item else { continue };
-            let crate::event::Event::AuditPurged(p) = &r.event else {
-                continue;
-            };
-            if p.through_seq != anchor.seq || p.anchor_hash != anchor.hash {
-                continue;
-            }
-            let Some(snapshot) = &p.state else {
-                return Ok(None);
-            };
-            let state = State::from_snapshot(snapshot)?;
-            if *state.tenant() != self.tenant || state.seq() != anchor.seq {
-                return Err(Error::Snapshot(crate::history::SnapshotError::Malformed {
-                    reason: format!(
-                        "the snapshot of purge record #{} is of tenant {} at seq {}, not of \
-                         tenant {} at the anchor {}",
-                        r.seq,
-                        state.tenant(),
-                        state.seq(),
-                        self.tenant,
-                        anchor.seq
-                    ),
-                }));
-            }
-            return Ok(Some(state));
-        }
-        Ok(None)
     }
 
     /// Whether `purge_record` (an `audit.purged` record, say from this trail's purged copy)
@@ -530,6 +528,7 @@ impl<'a> History<'a> {
         let Some(mut guard) = self.lock() else {
             let mut s = self.fresh()?;
             self.advance(&mut s, seq, None, |_, _| {})?;
+            self.check_start(&s)?;
             return Ok(f(&s));
         };
         let Cache {
@@ -545,6 +544,7 @@ impl<'a> History<'a> {
             };
             self.advance(&mut s, seq, Some((snapshots, every)), |_, _| {})?;
             if head.is_some() {
+                self.check_start(&s)?;
                 return Ok(f(&s));
             }
             *head = Some(s);
@@ -553,6 +553,7 @@ impl<'a> History<'a> {
             return Err(Error::invalid("history", "no state"));
         };
         self.advance(h, seq, Some((snapshots, every)), |_, _| {})?;
+        self.check_start(h)?;
         Ok(f(h))
     }
 
@@ -561,6 +562,7 @@ impl<'a> History<'a> {
         if self.cache.is_none() {
             let mut s = self.fresh()?;
             self.advance(&mut s, seq, None, |_, _| {})?;
+            self.check_start(&s)?;
             return Ok(s);
         }
         self.with_seq(seq, State::clone)

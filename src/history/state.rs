@@ -271,11 +271,21 @@ impl State {
         self.at
     }
 
-    /// The seq the fold started after: 0 for a whole trail, the purge point for a trail whose
-    /// beginning was removed by retention. Entities from before it show as
-    /// [predating the trail](Entity::predates_trail).
+    /// The seq the fold started after with nothing known before it: 0 for a whole trail
+    /// (including one resumed from the state a retention purge kept), else the seq through
+    /// which records are missing and nothing says what they held. Entities from before it
+    /// show as [predating the trail](Entity::predates_trail).
     pub fn started_after(&self) -> u64 {
         self.started_after
+    }
+
+    /// When the state does not know what its trail's beginning held, the seq through which
+    /// it does not ([`State::started_after`]): links those records made are missing, so
+    /// answers from this state are incomplete. `None` for a state folded from the start of
+    /// its trail or from the state a purge kept. [`History`](super::History) answers from
+    /// such a state only when [asked to](super::History::from_what_remains).
+    pub fn unknown_through(&self) -> Option<u64> {
+        (self.started_after > 0).then_some(self.started_after)
     }
 
     /// How many folded records held an event this version does not know.

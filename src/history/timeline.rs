@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{History, Point};
+use super::{History, Point, Window};
 use crate::error::{Error, Result};
 use crate::event::{EntityKey, Role};
 use crate::record::Record;
@@ -23,17 +23,18 @@ impl History<'_> {
     /// group's timeline shows its members and nested groups added and removed, a user's the
     /// groups and permission groups they entered and left. Failed and denied attempts are
     /// included; [`Record::outcome`] tells them apart. After a retention purge, the records
-    /// that remain.
+    /// that remain, and [`Window::starts_after_purge`] says where they start.
     ///
     /// # Errors
     /// Store failures and unreadable records.
-    pub fn timeline(&self, key: &EntityKey) -> Result<Vec<TimelineEntry>> {
+    pub fn timeline(&self, key: &EntityKey) -> Result<Window<TimelineEntry>> {
         self.timeline_between(key, Point::Seq(0), Point::Head)
     }
 
     /// The records naming `key` after `from` and up to `to` (the records that took the
     /// entity from its state at `from` to its state at `to`). After a retention purge, a
-    /// `from` before the purge point lists what remains.
+    /// `from` before the purge point lists what remains, and the window says so
+    /// ([`Window::starts_after_purge`]): the records before it are gone, not absent.
     ///
     /// # Errors
     /// Store failures and unreadable records.
@@ -42,18 +43,24 @@ impl History<'_> {
         key: &EntityKey,
         from: Point,
         to: Point,
-    ) -> Result<Vec<TimelineEntry>> {
-        let (from, _) = self.resolve_start(from)?;
+    ) -> Result<Window<TimelineEntry>> {
+        let (from, starts_after_purge) = self.resolve_start(from)?;
         let to = self.resolve(to)?;
+        // A timeline lists records, which are either there or gone: it never needs the
+        // state where the trail starts, so it is never incomplete in that sense.
+        let mut out = Window {
+            entries: Vec::new(),
+            starts_after_purge,
+            unknown_through: None,
+        };
         if to <= from {
-            return Ok(Vec::new());
+            return Ok(out);
         }
         let q = self
             .query()
             .entity(key.clone())
             .after_seq(from)
             .through_seq(to);
-        let mut out = Vec::new();
         for item in self.store().query(&q)? {
             let record = item?;
             let role = record
@@ -66,7 +73,7 @@ impl History<'_> {
                     seq: record.seq,
                     reason: format!("returned for {key} but does not name it"),
                 })?;
-            out.push(TimelineEntry { record, role });
+            out.entries.push(TimelineEntry { record, role });
         }
         Ok(out)
     }

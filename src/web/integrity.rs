@@ -37,15 +37,21 @@ pub(crate) struct Status {
     pub(crate) break_reason: Option<String>,
     /// When the last full verification ran.
     pub(crate) verified_at: DateTime<Utc>,
+    /// When the trail was purged: `purged through N on DATE by ACTOR`.
+    pub(crate) purged: Option<String>,
 }
 
 impl Status {
     /// The line every page shows.
     pub(crate) fn line(&self) -> String {
-        match (self.break_seq, &self.break_reason) {
+        let line = match (self.break_seq, &self.break_reason) {
             (Some(seq), Some(why)) => format!("Chain broken at seq {seq}: {why}"),
             _ if self.through_seq == 0 => "The trail is empty.".to_owned(),
             _ => format!("Chain intact up to seq {}", self.through_seq),
+        };
+        match &self.purged {
+            Some(p) => format!("{line} · {p}"),
+            None => line,
         }
     }
 }
@@ -83,7 +89,14 @@ fn from_report(report: &VerifyReport) -> Status {
                 _ => None,
             }),
         verified_at: Utc::now(),
+        purged: None,
     }
+}
+
+/// The trail's purge, as a phrase.
+async fn purged(shared: &Shared, tenant: &TenantId) -> Result<Option<String>, WebError> {
+    let info = shared.history(tenant).ask(|h| h.purged()).await?;
+    Ok(info.map(|p| p.to_string()))
 }
 
 /// The chain status of `tenant`, verifying what is needed.
@@ -104,8 +117,10 @@ pub(crate) async fn status(shared: &Shared, tenant: &TenantId) -> Result<Status,
         .is_none_or(|c| c.full_at.elapsed() > REVERIFY);
     if stale {
         let report = shared.reader.verify(tenant.clone()).await?;
+        let mut status = from_report(&report);
+        status.purged = purged(shared, tenant).await?;
         *checked = Some(Checked {
-            status: from_report(&report),
+            status,
             head: report.head,
             full_at: Instant::now(),
         });
@@ -127,7 +142,11 @@ async fn extend(shared: &Shared, tenant: &TenantId, c: &mut Checked) -> Result<(
     let mut records = shared
         .reader
         .query(Query::for_tenant(tenant.clone()).after_seq(after));
+    let mut purge_seen = false;
     while let Some(item) = records.next().await {
+        if let Ok(r) = &item {
+            purge_seen |= r.event.name() == "audit.purged";
+        }
         let brk = match item {
             Err(crate::Error::Corrupt { seq, reason }) => {
                 Some((seq, format!("unreadable: {reason}")))
@@ -168,5 +187,8 @@ async fn extend(shared: &Shared, tenant: &TenantId, c: &mut Checked) -> Result<(
     }
     c.head = prev;
     c.status.through_seq = prev.map_or(0, |h| h.seq);
+    if purge_seen {
+        c.status.purged = purged(shared, tenant).await?;
+    }
     Ok(())
 }

@@ -353,6 +353,8 @@ pub(crate) enum WebError {
     NotFound,
     /// Not allowed.
     Forbidden(String),
+    /// The trail cannot answer this question (its start is unknown): why.
+    Unanswerable(String),
     /// The store failed.
     Store(crate::Error),
 }
@@ -364,6 +366,14 @@ impl From<crate::Error> for WebError {
                 WebError::BadRequest(format!("{field}: {reason}"))
             }
             crate::Error::Purged { .. } => WebError::BadRequest(e.to_string()),
+            crate::Error::StartUnknown {
+                through_seq,
+                reason,
+            } => WebError::Unanswerable(format!(
+                "The trail's records through seq {through_seq} were removed without the state \
+                 they held ({reason}), so who had what cannot be told from what remains. The \
+                 timeline still shows every record that is left."
+            )),
             other => WebError::Store(other),
         }
     }
@@ -375,6 +385,7 @@ impl WebError {
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::Forbidden(_) => StatusCode::FORBIDDEN,
+            WebError::Unanswerable(_) => StatusCode::CONFLICT,
             WebError::Store(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -385,7 +396,7 @@ impl WebError {
         match self {
             WebError::BadRequest(why) => why.clone(),
             WebError::NotFound => "Nothing here: no such page, record or entity.".to_owned(),
-            WebError::Forbidden(why) => why.clone(),
+            WebError::Forbidden(why) | WebError::Unanswerable(why) => why.clone(),
             WebError::Store(e) if e.is_transient() => {
                 "The audit store is busy or unreachable; try again in a moment.".to_owned()
             }

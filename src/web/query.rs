@@ -436,7 +436,7 @@ pub(crate) async fn entity(
             })
         })
         .await?;
-    let timeline = history.timeline(key.clone()).await?;
+    let timeline = history.timeline(key.clone()).await?.entries;
     if now.is_none() && timeline.is_empty() {
         return Err(WebError::NotFound);
     }

@@ -41,19 +41,26 @@ impl Cursors {
 }
 
 /// A record a destination refused for good (or that could not be read), set aside with the
-/// reason so that it does not block the records after it.
+/// reason so that it does not block the records after it; or, with `purged_from`, the
+/// records a retention purge removed before the destination got them
+/// ([`OnPurged::Skip`](super::OnPurged)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeadLetter {
     /// The route's name.
     pub destination: String,
     /// The record's tenant.
     pub tenant: TenantId,
-    /// The record's seq.
+    /// The record's seq (for a purge gap, the last seq removed: the cursor moves there).
     pub seq: u64,
+    /// For a purge gap, the first seq removed before delivery: the letter stands for
+    /// `purged_from..=seq`, records that are gone from the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purged_from: Option<u64>,
     /// The record's id, when it could be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<Uuid>,
-    /// The record's hash, when it could be read.
+    /// The record's hash, when it could be read (for a purge gap, the hash of the last record
+    /// removed: the anchor the remaining trail links to).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash: Option<Digest>,
     /// Why: the destination's answer, or the read error.

@@ -237,6 +237,11 @@ pub(super) fn event(r: &Record, product: &Product) -> Result<Value> {
     }
     match mapped {
         Some(x) => {
+            // `actor` is an attribute of OCSF's Host profile in the IAM classes (1.3.0): an
+            // event that carries it says it applies that profile.
+            if let Some(Value::Object(meta)) = m.get_mut("metadata") {
+                meta.insert("profiles".into(), json!(["host"]));
+            }
             m.insert("actor".into(), actor(r));
             if let Some(ip) = r.context.ip {
                 m.insert("src_endpoint".into(), json!({"ip": ip.to_string()}));

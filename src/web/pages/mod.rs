@@ -169,6 +169,7 @@ pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
         StatusCode::BAD_REQUEST => "That request cannot be answered",
         StatusCode::NOT_FOUND => "Not found",
         StatusCode::FORBIDDEN => "Not allowed",
+        StatusCode::CONFLICT => "The trail cannot answer this",
         _ => "Something went wrong",
     };
     let page = ErrorPage {
