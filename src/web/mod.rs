@@ -85,7 +85,7 @@ use crate::record::{Actor, TenantId};
 use crate::signed::CheckpointVerifier;
 use crate::sink::Store;
 
-pub use params::PAGE_SIZE;
+pub use params::{MAX_PAGE, PAGE_SIZE};
 
 /// Who is looking at the viewer, and which tenants they may read: what the host's
 /// [`authorize`](Viewer::authorize) closure answers for each request.

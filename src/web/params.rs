@@ -19,7 +19,7 @@ use crate::zone::Zone;
 /// Records per timeline page by default; `limit` may ask for up to [`MAX_PAGE`].
 pub const PAGE_SIZE: usize = 50;
 /// The most records one page shows.
-const MAX_PAGE: usize = 200;
+pub const MAX_PAGE: usize = 200;
 /// The longest query string read at all.
 const MAX_QUERY: usize = 16 * 1024;
 /// The longest single value.
