@@ -185,13 +185,48 @@ async fn fill(c: &Client, id: &str, value: &str) {
     field.send_keys(value).await.unwrap();
 }
 
-async fn submit(c: &Client) {
+/// Submits the filter form and waits for the page it leads to (whose address holds `wait_for`):
+/// what the test reads next must be the new page, not the one being left.
+async fn submit(c: &Client, wait_for: &str) {
     c.find(Locator::Css("form.filters button[type=submit]"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
+    wait_for_url(c, wait_for).await;
+}
+
+/// Waits until the browser has left the page at `old` and loaded another.
+async fn wait_for_new_page(c: &Client, old: &str) {
+    for _ in 0..100 {
+        let url = c.current_url().await.unwrap();
+        let ready: Value = c
+            .execute("return document.readyState;", vec![])
+            .await
+            .unwrap();
+        if url.as_str() != old && ready == json!("complete") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the browser stayed on {old}");
+}
+
+/// Waits until the browser shows a loaded page whose address holds `part`.
+async fn wait_for_url(c: &Client, part: &str) {
+    for _ in 0..100 {
+        let url = c.current_url().await.unwrap();
+        let ready: Value = c
+            .execute("return document.readyState;", vec![])
+            .await
+            .unwrap();
+        if url.as_str().contains(part) && ready == json!("complete") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the browser did not reach a page with {part}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,7 +248,7 @@ async fn an_administrator_investigates_in_the_browser() {
 
     // Find alice by name.
     fill(c, "entity", "alice").await;
-    submit(c).await;
+    submit(c, "entity=alice").await;
     let text = b.text().await;
     assert!(text.contains("Timeline of user alice"), "{text}");
     assert!(!text.contains("created user bob"), "only alice's records");
@@ -237,7 +272,7 @@ async fn an_administrator_investigates_in_the_browser() {
     let select = c.find(Locator::Id("event")).await.unwrap();
     select.select_by_value("permission.*").await.unwrap();
     fill(c, "actor", "2").await;
-    submit(c).await;
+    submit(c, "actor=2").await;
     let rows = c
         .find_all(Locator::Css("table.records tbody tr"))
         .await
@@ -472,7 +507,7 @@ async fn usable_by_keyboard_alone() {
     .unwrap();
     let active = c.active_element().await.unwrap();
     active.send_keys(&Key::Enter.to_string()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_for_url(c, "/records/").await;
     assert!(b.text().await.contains("Envelope"));
     // Every control can show focus: the stylesheet gives them a visible outline.
     let outline: Value = c

@@ -403,3 +403,80 @@ async fn a_purged_trail_says_so_on_every_page() {
         "the grant made before the purge point is kept"
     );
 }
+
+/// A store whose full verification is slow (its census takes 3 s), as a million records are.
+#[derive(Debug, Clone)]
+struct SlowToVerify(SqliteSink);
+
+impl audit_log::AuditSink for SlowToVerify {
+    fn append(
+        &self,
+        batch: Vec<audit_log::PreparedRecord>,
+    ) -> audit_log::Result<Vec<audit_log::Receipt>> {
+        self.0.append(batch)
+    }
+}
+
+impl AuditStore for SlowToVerify {
+    fn query<'a>(&'a self, q: &Query) -> audit_log::Result<audit_log::RecordStream<'a>> {
+        self.0.query(q)
+    }
+    fn head(&self, t: &TenantId) -> audit_log::Result<Option<audit_log::Head>> {
+        self.0.head(t)
+    }
+    fn chain_algorithm(&self) -> audit_log::ChainAlgorithm {
+        self.0.chain_algorithm()
+    }
+    fn tenants(&self) -> audit_log::Result<Vec<TenantId>> {
+        self.0.tenants()
+    }
+    fn census(&self, t: &TenantId, through: u64) -> audit_log::Result<Option<audit_log::Census>> {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        self.0.census(t, through)
+    }
+}
+
+/// A page never waits long for a full verification: the first says the check runs, a later
+/// one shows its answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_verification_does_not_hold_the_page() {
+    let store = SqliteSink::open_in_memory().unwrap();
+    viewer_support::investigation(&store);
+    let app = axum::Router::new().nest(
+        "/a",
+        Viewer::new(SlowToVerify(store)).local_only().into_router(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+    });
+    let started = std::time::Instant::now();
+    let first = reqwest::get(format!("http://{addr}/a"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(2900),
+        "the page did not wait for the check"
+    );
+    assert!(
+        first.contains("Checking the chain of 54 records"),
+        "{}",
+        &first[..first.len().min(2000)]
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let later = reqwest::get(format!("http://{addr}/a"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(later.contains("Chain intact up to seq 54"));
+}

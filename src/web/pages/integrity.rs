@@ -5,6 +5,7 @@ use ::axum::extract::{Multipart, RawQuery, State};
 use ::axum::response::Response;
 use ::axum::Extension;
 use askama::Template;
+use std::sync::Arc;
 
 use super::{page_context, render, Base, Layout};
 use crate::chain::{self, Checkpoint};
@@ -109,7 +110,7 @@ async fn check(
 }
 
 async fn show(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     viewing: &Viewing,
     base: &Base,
     params: &Params,

@@ -14,6 +14,7 @@ use ::axum::response::{Html, IntoResponse, Response};
 use ::axum::routing::get;
 use ::axum::Router;
 use askama::Template;
+use std::sync::Arc;
 
 use super::params::{context_query, question, Params};
 use super::{integrity as chain_status, AppState, Shared, Tenants, Viewing, WebError};
@@ -66,7 +67,7 @@ pub(crate) struct Layout {
 impl Layout {
     /// The frame of a page of `tenant`, with the chain's status.
     pub(crate) async fn of(
-        shared: &Shared,
+        shared: &Arc<Shared>,
         viewing: &Viewing,
         base: &Base,
         tenant: &TenantId,
