@@ -288,23 +288,27 @@ async fn an_administrator_investigates_in_the_browser() {
     c.goto(&served.url("/admin/audit?limit=5")).await.unwrap();
     let first_page = b.text().await;
     for _ in 0..3 {
+        let before = c.current_url().await.unwrap();
         c.find(Locator::LinkText("Older →"))
             .await
             .unwrap()
             .click()
             .await
             .unwrap();
+        wait_for_new_page(c, before.as_str()).await;
     }
     let deep = b.text().await;
     assert_ne!(first_page, deep);
     b.shot("05-deep-page").await;
     for _ in 0..3 {
+        let before = c.current_url().await.unwrap();
         c.find(Locator::LinkText("← Newer"))
             .await
             .unwrap()
             .click()
             .await
             .unwrap();
+        wait_for_new_page(c, before.as_str()).await;
     }
     let back = c
         .find_all(Locator::Css("table.records td.seq"))
