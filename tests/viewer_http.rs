@@ -480,3 +480,126 @@ async fn a_slow_verification_does_not_hold_the_page() {
         .unwrap();
     assert!(later.contains("Chain intact up to seq 54"));
 }
+
+/// The integrity page checks a checkpoint pasted (GET) or uploaded (POST multipart): one of
+/// this trail holds; one of another history (a rewrite, a restored backup) is named; a
+/// signed one is checked with the key the host gave the viewer.
+#[tokio::test]
+async fn a_pasted_or_uploaded_checkpoint_is_checked() {
+    use audit_log::{AuditStoreExt, CheckpointSigner};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let store = SqliteSink::open(&path).unwrap();
+    viewer_support::investigation(&store);
+    let t = TenantId::default();
+    let good = store.checkpoint(&t).unwrap().unwrap();
+    let mut forged = good.clone();
+    forged.hash = audit_log::Digest([7; 32]);
+    let signer = CheckpointSigner::from_bytes("audit-key", &[9; 32]).unwrap();
+    let signed = good.sign(&signer, chrono::Utc::now());
+    let app = axum::Router::new().nest(
+        "/a",
+        Viewer::new(store.clone())
+            .local_only()
+            .checkpoint_key(signer.verifier())
+            .into_router(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+    });
+    let paste = |text: String| {
+        let url = format!(
+            "http://{addr}/a/integrity?checkpoint={}",
+            form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>()
+        );
+        async move { reqwest::get(url).await.unwrap().text().await.unwrap() }
+    };
+    let ok = paste(good.to_json()).await;
+    assert!(
+        ok.contains("holds the record #54"),
+        "{}",
+        &ok[..ok.len().min(3000)]
+    );
+    let bad = paste(forged.to_json()).await;
+    assert!(
+        bad.contains("Broken at seq 54"),
+        "{}",
+        &bad[..bad.len().min(3000)]
+    );
+    let sig = paste(signed.to_json()).await;
+    assert!(sig.contains("The signature of key audit-key holds"));
+    assert!(sig.contains("holds the record #54"));
+    // A signature that does not hold: refused before the trail is read.
+    let mut tampered = signed.clone();
+    tampered.checkpoint.seq = 53;
+    let refused = paste(tampered.to_json()).await;
+    assert!(
+        refused.contains("signature does not hold"),
+        "{}",
+        &refused[..refused.len().min(3000)]
+    );
+    // Uploaded as a file of checkpoints, newest last.
+    let file = format!("{}\n{}\n", forged.to_json(), good.to_json());
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(file.into_bytes()).file_name("checkpoints.jsonl"),
+    );
+    let uploaded = reqwest::Client::new()
+        .post(format!("http://{addr}/a/integrity"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        uploaded.contains("holds the record #54"),
+        "the last line is used"
+    );
+    let junk = paste("not a checkpoint".to_owned()).await;
+    assert!(junk.contains("That is not a checkpoint"));
+}
+
+/// Times show in the zone the viewer chose, daylight saving included.
+#[tokio::test]
+async fn times_show_in_the_chosen_zone() {
+    let served = Served::start(TrailKind::Investigation).await;
+    // The trail's first record is at 2026-03-02 08:00 UTC: 09:00 in Berlin (winter time).
+    let utc = reqwest::get(served.url("/admin/audit/records/1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(utc.contains("2026-03-02 08:00:00"));
+    let berlin = reqwest::get(served.url("/admin/audit/records/1?tz=Europe/Berlin"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(berlin.contains("2026-03-02 09:00:00") && berlin.contains("Europe/Berlin"));
+    // A date typed in that zone means its midnight there.
+    let page = reqwest::get(
+        served.url("/admin/audit/api/v1/records?tz=Europe/Berlin&until=2026-03-02T09:01"),
+    )
+    .await
+    .unwrap()
+    .json::<serde_json::Value>()
+    .await
+    .unwrap();
+    let seqs: Vec<u64> = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![1], "only the record before 08:01 UTC");
+}

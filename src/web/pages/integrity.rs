@@ -84,7 +84,7 @@ async fn check(
         .await;
     let report = match report {
         Ok(r) => r,
-        Err(crate::Error::InvalidInput { reason, .. }) => {
+        Err(crate::Error::Verification(reason) | crate::Error::InvalidInput { reason, .. }) => {
             return Ok((
                 false,
                 format!("The checkpoint's signature does not hold: {reason}"),
