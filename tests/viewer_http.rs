@@ -334,15 +334,7 @@ async fn a_name_that_matches_several_entities_offers_a_choice() {
         .unwrap();
     drop(log);
     let app = axum::Router::new().nest("/a", Viewer::new(store.clone()).local_only().into_router());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-    });
+    let (addr, _server) = viewer_support::spawn_app(app).await;
     let page = reqwest::get(format!("http://{addr}/a?entity=alex"))
         .await
         .unwrap()
@@ -446,15 +438,7 @@ async fn a_slow_verification_does_not_hold_the_page() {
         "/a",
         Viewer::new(SlowToVerify(store)).local_only().into_router(),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-    });
+    let (addr, _server) = viewer_support::spawn_app(app).await;
     let started = std::time::Instant::now();
     let first = reqwest::get(format!("http://{addr}/a"))
         .await
@@ -504,15 +488,7 @@ async fn a_pasted_or_uploaded_checkpoint_is_checked() {
             .checkpoint_key(signer.verifier())
             .into_router(),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-    });
+    let (addr, _server) = viewer_support::spawn_app(app).await;
     let paste = |text: String| {
         let url = format!(
             "http://{addr}/a/integrity?checkpoint={}",

@@ -180,6 +180,20 @@ pub mod hostile_trail {
     }
 }
 
+/// Serves `app` on a free port of 127.0.0.1, with the peer's address known to it.
+pub async fn spawn_app(app: Router) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+    });
+    (addr, server)
+}
+
 /// A viewer over a fresh SQLite file, served on 127.0.0.1 (local-only mode).
 pub struct Served {
     pub path: PathBuf,
