@@ -112,7 +112,7 @@ pub enum Error {
     /// A [`State`](crate::history::State) snapshot could not be read back: a version this
     /// build does not read, or one that does not follow its layout.
     #[error("unreadable state snapshot: {0}")]
-    Snapshot(crate::history::SnapshotError),
+    Snapshot(SnapshotError),
 
     /// A question about a point before the trail's purge point: those records were removed
     /// by a retention purge through `through_seq`, and nothing is known before it (the
@@ -227,6 +227,29 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         matches!(self, Error::Busy { .. } | Error::Unavailable { .. })
     }
+}
+
+/// Why a snapshot could not be read back into a [`State`](crate::history::State)
+/// ([`Error::Snapshot`](crate::Error::Snapshot)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// The snapshot's `version` is not one this build reads (written by a newer version of
+    /// the crate, or not a version at all).
+    #[error("version {found} is not supported (this build reads version {supported})")]
+    UnknownVersion {
+        /// The version the snapshot declares.
+        found: u64,
+        /// The version this build writes and reads.
+        supported: u64,
+    },
+    /// The snapshot does not follow its version's layout: not JSON, a missing or mistyped
+    /// field, an entity listed twice, a link naming an entity it does not hold.
+    #[error("{reason}")]
+    Malformed {
+        /// What is wrong, in words.
+        reason: String,
+    },
 }
 
 #[cfg(test)]

@@ -16,28 +16,7 @@ use crate::error::{Error, Result};
 use crate::event::{Attributes, EntityId, EntityRef, Scope};
 use crate::record::{Actor, TenantId};
 
-/// Why a snapshot could not be read back into a [`State`]
-/// ([`Error::Snapshot`](crate::Error::Snapshot)).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SnapshotError {
-    /// The snapshot's `version` is not one this build reads (written by a newer version of
-    /// the crate, or not a version at all).
-    #[error("version {found} is not supported (this build reads version {supported})")]
-    UnknownVersion {
-        /// The version the snapshot declares.
-        found: u64,
-        /// The version this build writes and reads.
-        supported: u64,
-    },
-    /// The snapshot does not follow its version's layout: not JSON, a missing or mistyped
-    /// field, an entity listed twice, a link naming an entity it does not hold.
-    #[error("{reason}")]
-    Malformed {
-        /// What is wrong, in words.
-        reason: String,
-    },
-}
+pub use crate::error::SnapshotError;
 
 fn malformed(reason: impl std::fmt::Display) -> Error {
     Error::Snapshot(SnapshotError::Malformed {
