@@ -201,6 +201,35 @@ fn sqlite_a_forged_mention_is_named_and_an_orphan_refused() {
     assert!(orphan.unwrap_err().to_string().contains("with its record"));
 }
 
+/// A wrapper is the store it wraps: verification through [`Checkpointing`] (the signed
+/// checkpoints a host turns on against exactly this insider) checks the mentions, the count
+/// and the file as the bare store does. It used to forward only the reads, so the forged
+/// mention above passed as intact through it.
+#[test]
+fn sqlite_a_forged_mention_is_named_through_the_checkpointing_wrapper_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, path) = sqlite_store(dir.path(), 8);
+    let signer = audit_log::CheckpointSigner::from_bytes("k1", &[7; 32]).unwrap();
+    let file = audit_log::CheckpointFile::open(dir.path().join("checkpoints.jsonl")).unwrap();
+    let wrapped = audit_log::Checkpointing::new(store.clone(), signer, file);
+    insider(&path)
+        .execute(
+            "INSERT INTO audit_mentions (tenant, kind, entity_id, seq) VALUES ('default', 'user', '999', 4)",
+            [],
+        )
+        .unwrap();
+    let report = wrapped.verify(&TenantId::default()).unwrap();
+    assert!(!report.is_intact(), "{report:?}");
+    let b = report.first_break.unwrap();
+    assert_eq!((b.seq, b.reason), (4, BreakReason::IndexMismatch));
+    let full = VerifyOptions::default().storage(StorageCheck::Quick);
+    let report = wrapped.verify_with(&TenantId::default(), &full).unwrap();
+    assert!(
+        report.storage.is_some(),
+        "the file's own check ran: {report:?}"
+    );
+}
+
 /// Hole 3, the insider who drops triggers: a removed mention (an entity's timeline loses a
 /// record) and a rewritten event name (an event filter lies) are both named.
 #[test]

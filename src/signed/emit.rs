@@ -12,11 +12,9 @@ use super::{CheckpointSigner, SignedCheckpoint};
 use crate::digest::ChainAlgorithm;
 use crate::error::{Error, Result};
 use crate::prepare::{Clock, SystemClock};
-use crate::query::Query;
 use crate::record::{Checkpoint, Head, Receipt, Record, TenantId};
 use crate::sink::{
-    AuditSink, AuditStore, PreparedRecord, PurgePlan, PurgeReport, RecordStream, Retention,
-    SealedSink,
+    AuditSink, AuditStore, PreparedRecord, PurgePlan, PurgeReport, Retention, SealedSink,
 };
 
 /// Where [`Checkpointing`] puts the checkpoints it signs: a file ([`CheckpointFile`](super::CheckpointFile)),
@@ -379,24 +377,7 @@ impl<S: SealedSink + AuditStore> SealedSink for Checkpointing<S> {
 }
 
 impl<S: AuditStore> AuditStore for Checkpointing<S> {
-    fn query<'a>(&'a self, query: &Query) -> Result<RecordStream<'a>> {
-        self.inner.query(query)
-    }
-    fn head(&self, tenant: &TenantId) -> Result<Option<Head>> {
-        self.inner.head(tenant)
-    }
-    fn chain_algorithm(&self) -> ChainAlgorithm {
-        self.inner.chain_algorithm()
-    }
-    fn tenants(&self) -> Result<Vec<TenantId>> {
-        self.inner.tenants()
-    }
-    fn anchor(&self, tenant: &TenantId) -> Result<Head> {
-        self.inner.anchor(tenant)
-    }
-    fn count(&self, query: &Query) -> Result<Option<u64>> {
-        self.inner.count(query)
-    }
+    crate::sink::forward_audit_store!(Self::inner);
 }
 
 impl<S: Retention> Retention for Checkpointing<S> {

@@ -428,6 +428,62 @@ pub trait Store: AuditSink + AuditStore {}
 
 impl<T: AuditSink + AuditStore + ?Sized> Store for T {}
 
+/// The body of an [`AuditStore`] impl that is another store's: every method, the provided
+/// ones included, forwarded to the store `$via(self)` returns. A wrapper that forwards only
+/// the required methods silently answers `None` to the checks verification relies on (the
+/// census, the mention scan, the storage check), so wrappers use this, never a hand list.
+macro_rules! forward_audit_store {
+    ($via:path) => {
+        fn query<'a>(
+            &'a self,
+            query: &$crate::Query,
+        ) -> $crate::Result<$crate::sink::RecordStream<'a>> {
+            $via(self).query(query)
+        }
+        fn head(&self, tenant: &$crate::TenantId) -> $crate::Result<Option<$crate::Head>> {
+            $via(self).head(tenant)
+        }
+        fn chain_algorithm(&self) -> $crate::ChainAlgorithm {
+            $via(self).chain_algorithm()
+        }
+        fn tenants(&self) -> $crate::Result<Vec<$crate::TenantId>> {
+            $via(self).tenants()
+        }
+        fn anchor(&self, tenant: &$crate::TenantId) -> $crate::Result<$crate::Head> {
+            $via(self).anchor(tenant)
+        }
+        fn count(&self, query: &$crate::Query) -> $crate::Result<Option<u64>> {
+            $via(self).count(query)
+        }
+        fn census(
+            &self,
+            tenant: &$crate::TenantId,
+            through: u64,
+        ) -> $crate::Result<Option<$crate::sink::Census>> {
+            $via(self).census(tenant, through)
+        }
+        fn chain_key_id(&self) -> Option<String> {
+            $via(self).chain_key_id()
+        }
+        fn scan_mentions(
+            &self,
+            tenant: &$crate::TenantId,
+            first: u64,
+            last: u64,
+            visit: &mut dyn FnMut($crate::sink::MentionRow<'_>),
+        ) -> $crate::Result<bool> {
+            $via(self).scan_mentions(tenant, first, last, visit)
+        }
+        fn check_storage(
+            &self,
+            check: $crate::sink::StorageCheck,
+        ) -> $crate::Result<Option<std::result::Result<(), String>>> {
+            $via(self).check_storage(check)
+        }
+    };
+}
+pub(crate) use forward_audit_store;
+
 /// Shared handles are stores too: `Arc<SqliteSink>`, `Arc<dyn AuditStore>`,
 /// `Box<dyn AuditSink>`, ... (so generic code can hold whatever the host shares).
 macro_rules! forward_to_pointee {
@@ -445,45 +501,7 @@ macro_rules! forward_to_pointee {
         }
 
         impl<T: AuditStore + ?Sized> AuditStore for $ptr<T> {
-            fn query<'a>(&'a self, query: &Query) -> Result<RecordStream<'a>> {
-                (**self).query(query)
-            }
-            fn head(&self, tenant: &TenantId) -> Result<Option<Head>> {
-                (**self).head(tenant)
-            }
-            fn chain_algorithm(&self) -> ChainAlgorithm {
-                (**self).chain_algorithm()
-            }
-            fn tenants(&self) -> Result<Vec<TenantId>> {
-                (**self).tenants()
-            }
-            fn anchor(&self, tenant: &TenantId) -> Result<Head> {
-                (**self).anchor(tenant)
-            }
-            fn count(&self, query: &Query) -> Result<Option<u64>> {
-                (**self).count(query)
-            }
-            fn census(&self, tenant: &TenantId, through: u64) -> Result<Option<Census>> {
-                (**self).census(tenant, through)
-            }
-            fn chain_key_id(&self) -> Option<String> {
-                (**self).chain_key_id()
-            }
-            fn scan_mentions(
-                &self,
-                tenant: &TenantId,
-                first: u64,
-                last: u64,
-                visit: &mut dyn FnMut(MentionRow<'_>),
-            ) -> Result<bool> {
-                (**self).scan_mentions(tenant, first, last, visit)
-            }
-            fn check_storage(
-                &self,
-                check: StorageCheck,
-            ) -> Result<Option<std::result::Result<(), String>>> {
-                (**self).check_storage(check)
-            }
+            forward_audit_store!(std::ops::Deref::deref);
         }
 
         impl<T: Retention + ?Sized> Retention for $ptr<T> {
