@@ -21,7 +21,8 @@
 //!   reads the kept state back).
 //!
 //! SQLite always (a file in a temporary directory); PostgreSQL when `AUDIT_LOG_POSTGRES_URL`
-//! is set and the `postgres` feature is on. `AUDIT_LOG_PURGE_BENCH_RECORDS` changes the
+//! is set and the `postgres` feature is on. `AUDIT_LOG_PURGE_BENCH_STORES=postgres` (or `sqlite`) measures
+//! one store only. `AUDIT_LOG_PURGE_BENCH_RECORDS` changes the
 //! size. `cargo bench --bench purge`; figures in docs/benchmarks.md ("Retention").
 
 use std::time::{Duration, Instant};
@@ -263,6 +264,10 @@ fn main() {
         return;
     }
 
+    // AUDIT_LOG_PURGE_BENCH_STORES=postgres (or sqlite) measures one store only.
+    let stores = std::env::var("AUDIT_LOG_PURGE_BENCH_STORES").unwrap_or_default();
+    let wanted = |name: &str| stores.is_empty() || stores.split(',').any(|s| s.trim() == name);
+
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("purge.db");
     let store = SqliteOptions::new()
@@ -275,12 +280,14 @@ fn main() {
         let len = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
         Some(len(&path) + len(&wal))
     };
-    run("sqlite", &store, &log, n, &file_size);
+    if wanted("sqlite") {
+        run("sqlite", &store, &log, n, &file_size);
+    }
     drop(log);
     drop(store);
 
     #[cfg(feature = "postgres")]
-    if let Ok(url) = std::env::var("AUDIT_LOG_POSTGRES_URL") {
+    if let (Ok(url), true) = (std::env::var("AUDIT_LOG_POSTGRES_URL"), wanted("postgres")) {
         let schema = format!("audit_purge_bench_{}", std::process::id());
         let store = audit_log::PostgresSink::connect_with(
             &url,

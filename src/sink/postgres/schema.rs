@@ -16,7 +16,8 @@ pub(crate) const PURGE_GATE: &str = "audit_log.purge";
 
 /// Forward migrations: `MIGRATIONS[i]` takes a schema from version `i + 1` to `i + 2`. Each
 /// runs in the installer's transaction, so a schema is migrated whole or not at all.
-const MIGRATIONS: &[fn(&Tables) -> String] = &[migrate_v1_to_v2, migrate_v2_to_v3];
+const MIGRATIONS: &[fn(&Tables) -> String] =
+    &[migrate_v1_to_v2, migrate_v2_to_v3, migrate_v3_to_v4];
 
 /// Quotes an SQL identifier (`"` doubled), so any schema name the host picks is safe.
 pub(crate) fn quote_ident(name: &str) -> String {
@@ -231,6 +232,42 @@ CREATE INDEX audit_records_correlation ON {records} (tenant, correlation_id, seq
     WHERE correlation_id IS NOT NULL;
 CREATE INDEX audit_records_ip ON {records} (tenant, ip, seq)
     WHERE ip IS NOT NULL;
+"#
+    )
+}
+
+/// Version 4: a mention row still needs its record, checked by a statement-level trigger
+/// instead of the foreign key of version 3. The key's `ON DELETE CASCADE` looked up each
+/// purged record's mentions by `(tenant, seq)`, which no index of the mentions table serves,
+/// so a purge read the whole mentions table once per record it removed: quadratic (50 000
+/// records took 431 s). A purge deletes the mentions of its range in one statement first, as
+/// it already did, so nothing is left for a cascade. The trigger checks a whole insert (a
+/// batch's `COPY`) in one anti-join against the records' primary key.
+fn migrate_v3_to_v4(t: &Tables) -> String {
+    let schema = &t.quoted_schema;
+    let records = &t.records;
+    let mentions = &t.mentions;
+    format!(
+        r#"
+ALTER TABLE {mentions} DROP CONSTRAINT audit_mentions_record;
+CREATE FUNCTION {schema}.audit_mentions_need_records() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    orphan record;
+BEGIN
+    SELECT a.tenant, a.seq INTO orphan FROM added a
+        WHERE NOT EXISTS (SELECT 1 FROM {records} r WHERE r.tenant = a.tenant AND r.seq = a.seq)
+        LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'an audit mention is written with its record: tenant % has no seq %',
+            orphan.tenant, orphan.seq
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER audit_mentions_need_records AFTER INSERT ON {mentions}
+    REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION {schema}.audit_mentions_need_records();
 "#
     )
 }
