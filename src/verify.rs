@@ -300,7 +300,17 @@ pub fn verify_with<S: AuditStore + ?Sized>(
     // The walk is bounded by the head read now: records appended meanwhile are for the next
     // verification, and the head is what the walk must reach.
     let head_before = store.head(tenant)?;
-    let mut report = walk(store, tenant, anchor, head_before, key, true)?;
+    let digest = MentionDigest::new();
+    let mut named = Tally::default();
+    let mut report = walk(
+        store,
+        tenant,
+        anchor,
+        head_before,
+        key,
+        true,
+        (&digest, &mut named),
+    )?;
     let reached = report.head.map_or(anchor.seq, |h| h.seq);
     if let Some(head) = head_before.filter(|h| reached < h.seq) {
         report.note(ChainBreak {
@@ -331,7 +341,8 @@ pub fn verify_with<S: AuditStore + ?Sized>(
         }
     }
     if head_before.is_some() {
-        report.index_checked = check_index(store, tenant, anchor, bound, &mut report)?;
+        report.index_checked =
+            check_index(store, tenant, anchor, bound, (&digest, named), &mut report)?;
     }
     if store.anchor(tenant)? != anchor {
         return Err(Error::Busy {
@@ -361,7 +372,17 @@ pub(crate) fn check_prefix<S: AuditStore + ?Sized>(
 ) -> Result<Option<ChainBreak>> {
     // Seals need the key, which a purge does not hold; they are checked by verify_with.
     let key = store.chain_key_id().map(|_| None);
-    let mut report = walk(store, tenant, anchor, Some(through), key, false)?;
+    let digest = MentionDigest::new();
+    let mut named = Tally::default();
+    let mut report = walk(
+        store,
+        tenant,
+        anchor,
+        Some(through),
+        key,
+        false,
+        (&digest, &mut named),
+    )?;
     // The record accounting for the anchor lies after the prefix (a purge appends it at the
     // head): look for it by its event name.
     if anchor.seq > 0 {
@@ -393,7 +414,14 @@ pub(crate) fn check_prefix<S: AuditStore + ?Sized>(
             },
         });
     }
-    check_index(store, tenant, anchor, through.seq, &mut report)?;
+    check_index(
+        store,
+        tenant,
+        anchor,
+        through.seq,
+        (&digest, named),
+        &mut report,
+    )?;
     Ok(report.first_break)
 }
 
@@ -407,7 +435,9 @@ fn walk<S: AuditStore + ?Sized>(
     head: Option<Head>,
     key: Option<Option<&ChainKey>>,
     require_start: bool,
+    mentions: (&MentionDigest, &mut Tally),
 ) -> Result<VerifyReport> {
+    let (digest, tally) = mentions;
     let algorithm = store.chain_algorithm();
     let mut report = VerifyReport {
         tenant: tenant.clone(),
@@ -456,6 +486,11 @@ fn walk<S: AuditStore + ?Sized>(
             Err(e) => return Err(e),
         };
         report.count += 1;
+        // What the record names, for the entity-index check over the anchor's successors
+        // through the head: tallied here so that a verification reads the records once.
+        if record.seq > anchor.seq {
+            digest.add_record(tally, &record);
+        }
         let brk = if record.seq <= last_seq {
             Some(BreakReason::Reordered { found: record.seq })
         } else if record.seq != expected_seq {
@@ -598,16 +633,21 @@ impl MentionDigest {
             // Unreadable records are breaks of the walk already; their mentions cannot be
             // known, so the range holding one is not compared.
             let Ok(r) = item else { continue };
-            let mut seen: Vec<(&str, &str)> = Vec::new();
-            for m in r.event.mentions() {
-                let key = (m.kind.as_str(), m.id.as_str());
-                if !seen.contains(&key) {
-                    seen.push(key);
-                    self.add(&mut tally, key.0, key.1, r.seq);
-                }
-            }
+            self.add_record(&mut tally, &r);
         }
         Ok(tally)
+    }
+
+    /// What one record names, each entity once.
+    fn add_record(&self, tally: &mut Tally, record: &Record) {
+        let mut seen: Vec<(&str, &str)> = Vec::new();
+        for m in record.event.mentions() {
+            let key = (m.kind.as_str(), m.id.as_str());
+            if !seen.contains(&key) {
+                seen.push(key);
+                self.add(tally, key.0, key.1, record.seq);
+            }
+        }
     }
 
     /// What the store's index holds for seqs in `lo..=hi`; `None` without an index.
@@ -626,25 +666,27 @@ impl MentionDigest {
     }
 }
 
-/// Compares the store's entity index with the records from the anchor to `head`; on a
-/// mismatch finds the lowest seq whose rows disagree by halving the range. Returns whether the
-/// store has an index to compare.
+/// Compares the store's entity index with the records from the anchor to `head` (`named`:
+/// what the walk over that range tallied with `digest`); on a mismatch finds the lowest seq
+/// whose rows disagree by halving the range, reading the records again only then. Returns
+/// whether the store has an index to compare.
 fn check_index<S: AuditStore + ?Sized>(
     store: &S,
     tenant: &TenantId,
     anchor: Head,
     head: u64,
+    named: (&MentionDigest, Tally),
     report: &mut VerifyReport,
 ) -> Result<bool> {
+    let (digest, named) = named;
     let lo = anchor.seq + 1;
     if head < lo {
         return Ok(true);
     }
-    let digest = MentionDigest::new();
     let Some(index) = digest.of_index(store, tenant, lo, head)? else {
         return Ok(false);
     };
-    if index == digest.of_records(store, tenant, lo, head)? {
+    if index == named {
         return Ok(true);
     }
     // Invariant: lo..=hi holds a disagreeing seq.
