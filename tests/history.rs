@@ -1094,3 +1094,26 @@ fn access_changes_tell_a_path_lost_while_access_is_kept() {
         .to_string()
         .ends_with(": path lost: role 1 (system) via group 1 -> group 2;"));
 }
+
+/// A blame line and a store dump are read by a person in a terminal: a group name holding an
+/// escape sequence (it could set the title, hide text or move the cursor) is shown escaped.
+#[test]
+fn blame_lines_and_dumps_show_hostile_names_escaped() {
+    let evil = EntityRef::new("g1", "Acc\u{1b}[8mounting");
+    let store = trail(vec![
+        Event::permission_group_added(
+            evil.clone(),
+            PermissionGroupRef::new("p1", "Payroll", Scope::System),
+        ),
+        Event::user_added_to_group(EntityRef::new("u1", "alice"), evil),
+    ]);
+    let history = History::new(&store);
+    let blame = history
+        .blame("u1", &AccessFilter::Any, Point::Seq(0), Point::Head)
+        .unwrap();
+    let line = blame.iter().next().expect("the grant's record").to_string();
+    assert!(!line.contains('\u{1b}'), "{line:?}");
+    assert!(line.contains(r"Acc\u001b[8mounting"), "{line:?}");
+    let dump = store.dump(&audit_log::TenantId::default());
+    assert!(!dump.contains('\u{1b}') && dump.contains(r"\u001b"), "{dump:?}");
+}

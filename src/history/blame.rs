@@ -31,6 +31,17 @@ impl fmt::Display for BlameEntry {
     /// Finance-Staff: lost Payroll editors (application Payroll) via Accounting ->
     /// Finance-Staff`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Names and reasons are as a user typed them: the line is shown neutralised
+        // (control characters escaped), since it is printed for a person to read.
+        let mut line = String::new();
+        self.write_line(&mut line)?;
+        f.write_str(&crate::text::for_terminal(&line))
+    }
+}
+
+impl BlameEntry {
+    fn write_line(&self, f: &mut String) -> fmt::Result {
+        use fmt::Write as _;
         write!(
             f,
             "#{} {} {}:",
@@ -136,6 +147,17 @@ impl fmt::Display for AccessChange {
     /// `#57 2026-03-04 10:12 UTC bob user.removed_from_group ...: path lost: Payroll editors
     /// (application Payroll) via Accounting`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Names and reasons are as a user typed them: the line is shown neutralised
+        // (control characters escaped), since it is printed for a person to read.
+        let mut line = String::new();
+        self.write_line(&mut line)?;
+        f.write_str(&crate::text::for_terminal(&line))
+    }
+}
+
+impl AccessChange {
+    fn write_line(&self, f: &mut String) -> fmt::Result {
+        use fmt::Write as _;
         write!(
             f,
             "#{} {} {}:",

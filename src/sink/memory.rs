@@ -164,7 +164,12 @@ impl MemorySink {
         let records = trails.get(tenant).map_or(&[][..], |t| &t.records[..]);
         let mut out = format!("recorded in tenant {tenant} ({}):\n", records.len());
         for r in records {
-            let _ = writeln!(out, "  #{} {}", r.seq, r.summary());
+            let _ = writeln!(
+                out,
+                "  #{} {}",
+                r.seq,
+                crate::text::for_terminal(&r.summary())
+            );
         }
         out
     }
