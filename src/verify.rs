@@ -76,7 +76,10 @@ impl fmt::Display for BreakReason {
             BreakReason::Missing { found } => write!(f, "missing (next record found is {found})"),
             BreakReason::Reordered { found } => write!(f, "out of order (found seq {found})"),
             BreakReason::WrongLink => f.write_str("prev_hash does not link to the previous record"),
-            BreakReason::Corrupt(why) => write!(f, "unreadable: {why}"),
+            // The reason may quote what the store held: neutralised, as any stored text.
+            BreakReason::Corrupt(why) => {
+                write!(f, "unreadable: {}", crate::text::for_terminal(why))
+            }
             BreakReason::Truncated { checkpoint_seq } => {
                 write!(
                     f,

@@ -1114,6 +1114,15 @@ fn blame_lines_and_dumps_show_hostile_names_escaped() {
     let line = blame.iter().next().expect("the grant's record").to_string();
     assert!(!line.contains('\u{1b}'), "{line:?}");
     assert!(line.contains(r"Acc\u001b[8mounting"), "{line:?}");
+    let access = history.access("u1", Point::Head).unwrap();
+    for grant in &access.grants {
+        let g = grant.to_string();
+        assert!(!g.contains('\u{1b}') && g.contains(r"\u001b"), "{g:?}");
+    }
+    assert!(!access.grants.is_empty());
     let dump = store.dump(&audit_log::TenantId::default());
-    assert!(!dump.contains('\u{1b}') && dump.contains(r"\u001b"), "{dump:?}");
+    assert!(
+        !dump.contains('\u{1b}') && dump.contains(r"\u001b"),
+        "{dump:?}"
+    );
 }

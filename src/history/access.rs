@@ -73,7 +73,7 @@ impl fmt::Display for AccessPath {
             if i > 0 {
                 f.write_str(" -> ")?;
             }
-            f.write_str(g.label())?;
+            f.write_str(&crate::text::for_terminal(g.label()))?;
         }
         Ok(())
     }
@@ -95,11 +95,12 @@ pub struct Grant {
 impl fmt::Display for Grant {
     /// `Payroll editors (application Payroll) direct; via Accounting -> Finance-Staff`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Names as users typed them, neutralised: these lines are printed for a person.
         write!(
             f,
             "{} ({})",
-            self.permission_group.label(),
-            self.scope.describe()
+            crate::text::for_terminal(self.permission_group.label()),
+            crate::text::for_terminal(&self.scope.describe())
         )?;
         for (i, p) in self.paths.iter().enumerate() {
             f.write_str(if i == 0 { " " } else { "; " })?;
@@ -123,7 +124,7 @@ impl fmt::Display for Cycle {
             if i > 0 {
                 f.write_str(" -> ")?;
             }
-            f.write_str(g.label())?;
+            f.write_str(&crate::text::for_terminal(g.label()))?;
         }
         Ok(())
     }
