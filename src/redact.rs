@@ -120,6 +120,14 @@ impl fmt::Debug for RedactionPolicy {
 }
 
 fn normalize(name: &str) -> String {
+    if name.is_ascii() {
+        // The common case, without the general path's per-character case mapping.
+        return name
+            .bytes()
+            .filter(|b| !matches!(b, b'_' | b'-' | b'.' | b' '))
+            .map(|b| char::from(b.to_ascii_lowercase()))
+            .collect();
+    }
     name.chars()
         .filter(|c| !matches!(c, '_' | '-' | '.' | ' '))
         .flat_map(char::to_lowercase)
@@ -158,18 +166,69 @@ fn words(name: &str) -> Vec<String> {
 }
 
 /// Whether a word of `name` is one of `list`, alone or with an `s`.
+///
+/// Every recorded field name passes here (twice for a user's fields), so the common case, an
+/// ASCII name, is split without allocating; other names take [`words`]. Both split alike (a
+/// proptest holds them to it): for ASCII, Unicode's letter, digit and case classes are the
+/// ASCII ones.
 fn has_word(name: &str, list: &[&str]) -> bool {
-    words(name).iter().any(|w| {
-        list.contains(&w.as_str()) || w.strip_suffix('s').is_some_and(|w| list.contains(&w))
-    })
+    if name.is_ascii() {
+        return has_word_ascii(name.as_bytes(), list);
+    }
+    words(name).iter().any(|w| is_listed(w, list))
+}
+
+fn is_listed(word: &str, list: &[&str]) -> bool {
+    list.contains(&word) || word.strip_suffix('s').is_some_and(|w| list.contains(&w))
+}
+
+/// [`words`] for an ASCII name, each word lower-cased into a small buffer: a word longer
+/// than it is longer than any listed word with its `s`, so it is skipped.
+fn has_word_ascii(name: &[u8], list: &[&str]) -> bool {
+    let mut buf = [0u8; 24];
+    let mut len = 0usize;
+    let mut too_long = false;
+    let end_word = |buf: &[u8; 24], len: &mut usize, too_long: &mut bool| -> bool {
+        let hit = *len > 0
+            && !*too_long
+            && std::str::from_utf8(&buf[..*len]).is_ok_and(|w| is_listed(w, list));
+        *len = 0;
+        *too_long = false;
+        hit
+    };
+    for (i, &c) in name.iter().enumerate() {
+        if !c.is_ascii_alphanumeric() {
+            if end_word(&buf, &mut len, &mut too_long) {
+                return true;
+            }
+            continue;
+        }
+        if let Some(&prev) = i.checked_sub(1).and_then(|p| name.get(p)) {
+            let next_lower = name.get(i + 1).is_some_and(u8::is_ascii_lowercase);
+            let boundary = (prev.is_ascii_lowercase() && c.is_ascii_uppercase())
+                || (prev.is_ascii_uppercase() && c.is_ascii_uppercase() && next_lower)
+                || (prev.is_ascii_alphanumeric() && prev.is_ascii_digit() != c.is_ascii_digit());
+            if boundary && (len > 0 || too_long) && end_word(&buf, &mut len, &mut too_long) {
+                return true;
+            }
+        }
+        match buf.get_mut(len) {
+            Some(slot) => {
+                *slot = c.to_ascii_lowercase();
+                len += 1;
+            }
+            None => too_long = true,
+        }
+    }
+    end_word(&buf, &mut len, &mut too_long)
 }
 
 /// Whether a user's field name speaks of a password (`new_password`, `initial-passwd`,
 /// `old_pwd`, `ldapPass`). The exact names (`password`, `passwd`, `password_hash`) are
 /// refused by the log's checks; the rest are redacted even under
 /// [`RedactionPolicy::without_secret_words`].
-fn names_a_password(field: &str) -> bool {
-    let n = normalize(field);
+/// `n` is the name's [`normalize`]d form.
+fn names_a_password(field: &str, n: &str) -> bool {
     ["password", "passwd", "passphrase"]
         .iter()
         .any(|w| n.contains(w))
@@ -208,8 +267,12 @@ impl RedactionPolicy {
 
     /// Whether a field with this name is redacted.
     pub fn is_redacted(&self, field: &str) -> bool {
-        let n = normalize(field);
-        self.names.contains(&n)
+        self.is_redacted_normalized(field, &normalize(field))
+    }
+
+    /// [`is_redacted`](Self::is_redacted) with the name's normalized form at hand.
+    fn is_redacted_normalized(&self, field: &str, n: &str) -> bool {
+        self.names.contains(n)
             || (self.secret_words
                 && (SECRET_PARTS.iter().any(|w| n.contains(w)) || has_word(field, SECRET_WORDS)))
     }
@@ -251,13 +314,20 @@ impl RedactionPolicy {
     /// policy says.
     fn attributes(&self, attrs: &mut Attributes, user: bool) {
         for (name, v) in attrs.iter_mut() {
-            let redact = self.is_redacted(name) || (user && names_a_password(name));
+            let redact = self.redacts_field(name, user);
             self.field(redact, v);
         }
     }
 
+    /// Whether a field's values are redacted: by the policy, or (`user`: a user's field)
+    /// because its name speaks of a password. The name is normalized once for both.
+    fn redacts_field(&self, name: &str, user: bool) -> bool {
+        let n = normalize(name);
+        self.is_redacted_normalized(name, &n) || (user && names_a_password(name, &n))
+    }
+
     fn change(&self, c: &mut FieldChange, user: bool) {
-        let redact = self.is_redacted(&c.field) || (user && names_a_password(&c.field));
+        let redact = self.redacts_field(&c.field, user);
         for v in [c.old.as_mut(), c.new.as_mut()].into_iter().flatten() {
             self.field(redact, v);
         }
@@ -379,6 +449,25 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// The ASCII fast path splits and matches exactly as the general one.
+        #[test]
+        fn the_ascii_path_agrees_with_the_general_one(
+            name in "[a-zA-Z0-9_.\\- ]{0,40}|(pin|Pass|PWD|otp|cookie|Session|x|s|2|_|-){0,8}"
+        ) {
+            let general: String = name
+                .chars()
+                .filter(|c| !matches!(c, '_' | '-' | '.' | ' '))
+                .flat_map(char::to_lowercase)
+                .collect();
+            proptest::prop_assert_eq!(normalize(&name), general);
+            for list in [SECRET_WORDS, &["pwd", "pass"][..]] {
+                let general = words(&name).iter().any(|w| is_listed(w, list));
+                proptest::prop_assert_eq!(has_word_ascii(name.as_bytes(), list), general, "{}", name);
+            }
+        }
+    }
+
     #[test]
     fn short_secret_words_count_whole_and_plural() {
         for name in ["pins", "cookies", "X-Sessions", "pin", "ldapPass"] {
@@ -398,10 +487,10 @@ mod tests {
             "old_pwd",
             "ldapPass",
         ] {
-            assert!(names_a_password(name), "{name}");
+            assert!(names_a_password(name, &normalize(name)), "{name}");
         }
         for name in ["passport", "email", "compass", "pwdx"] {
-            assert!(!names_a_password(name), "{name}");
+            assert!(!names_a_password(name, &normalize(name)), "{name}");
         }
     }
 
