@@ -288,12 +288,10 @@ fn check_name(field: &str, name: &str) -> Result<()> {
     }
 }
 
+/// A user's field that holds the password itself, under any spelling the redaction's
+/// normalization folds together (`Password`, `password_hash`, `PASS-WD`).
 fn is_password_field(name: &str) -> bool {
-    let n: String = name
-        .chars()
-        .filter(|c| !matches!(c, '_' | '-' | '.' | ' '))
-        .flat_map(char::to_lowercase)
-        .collect();
+    let n = crate::redact::normalize(name);
     n == user_fields::PASSWORD || n == "passwd" || n == "passwordhash"
 }
 

@@ -119,7 +119,9 @@ impl fmt::Debug for RedactionPolicy {
     }
 }
 
-fn normalize(name: &str) -> String {
+/// A field name folded for comparison: lower case, without `_`, `-`, `.` and spaces (the
+/// limits' password check folds names the same way).
+pub(crate) fn normalize(name: &str) -> String {
     if name.is_ascii() {
         // The common case, without the general path's per-character case mapping.
         return name
