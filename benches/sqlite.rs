@@ -11,7 +11,13 @@
 //!   entries that land at random places.
 //! - `entity_timeline`: one entity's 100 records out of a 1M-record store vs a 10k one.
 //!
+//! The durable groups print the disk's state before and after them (`support/disk.rs`): a
+//! durable figure is only comparable with one taken in the same state.
+//!
 //! Run with `cargo bench --bench sqlite`; figures in docs/benchmarks.md.
+
+#[path = "support/disk.rs"]
+mod disk;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -194,11 +200,13 @@ fn durable_single_appends(c: &mut Criterion) {
         .open(dir.path().join("durable.db"))
         .unwrap();
     let log = AuditLog::builder(store).build();
+    let mut disk = disk::Around::new("durable_single_appends", dir.path(), "");
     let mut g = c.benchmark_group("durable_single_appends");
     g.sample_size(10)
         .measurement_time(Duration::from_secs(10))
         .throughput(Throughput::Elements(1));
     g.bench_function("one_thread", |b| {
+        disk.start();
         let mut i = 0;
         b.iter(|| {
             i += 1;
@@ -206,6 +214,7 @@ fn durable_single_appends(c: &mut Criterion) {
         })
     });
     g.bench_function("16_threads", |b| {
+        disk.start();
         b.iter_custom(|iters| {
             let per_thread = iters.div_ceil(THREADS);
             let start = Instant::now();
@@ -226,6 +235,7 @@ fn durable_single_appends(c: &mut Criterion) {
         })
     });
     g.finish();
+    disk.finish();
 }
 
 /// What one durable commit costs as its group grows, in a store already holding 20k records
@@ -244,12 +254,14 @@ fn durable_commit_by_group_size(c: &mut Criterion) {
             .collect();
         store.append(batch).unwrap();
     }
+    let mut disk = disk::Around::new("durable_commit_by_group_size", dir.path(), "");
     let mut g = c.benchmark_group("durable_commit_by_group_size");
     g.sample_size(10).measurement_time(Duration::from_secs(5));
     let mut i = 1_000_000;
     for size in [1u64, 4, 16] {
         g.throughput(Throughput::Elements(size));
         g.bench_function(format!("{size}_records"), |b| {
+            disk.start();
             b.iter_batched(
                 || {
                     (0..size)
@@ -265,6 +277,7 @@ fn durable_commit_by_group_size(c: &mut Criterion) {
         });
     }
     g.finish();
+    disk.finish();
 }
 
 /// The same curve for raw rusqlite (`synchronous = FULL`), once with the store's full schema
@@ -273,6 +286,7 @@ fn durable_commit_by_group_size(c: &mut Criterion) {
 fn raw_durable_commit_by_group_size(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let log = preparer();
+    let mut disk = disk::Around::new("raw_durable_commit_by_group_size", dir.path(), "");
     let mut g = c.benchmark_group("raw_durable_commit_by_group_size");
     g.sample_size(10).measurement_time(Duration::from_secs(5));
     let mut n = 0;
@@ -298,6 +312,7 @@ fn raw_durable_commit_by_group_size(c: &mut Criterion) {
         for size in [1u64, 16] {
             g.throughput(Throughput::Elements(size));
             g.bench_function(format!("{schema}/{size}_records"), |b| {
+                disk.start();
                 b.iter_custom(|iters| {
                     let all = rows(iters * size);
                     let start = Instant::now();
@@ -310,6 +325,7 @@ fn raw_durable_commit_by_group_size(c: &mut Criterion) {
         }
     }
     g.finish();
+    disk.finish();
 }
 
 /// A store of `n` records in which entity `target` is named by exactly 100 of them.
