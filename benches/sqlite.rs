@@ -63,7 +63,7 @@ struct RawRow {
     prev: Digest,
     hash: Digest,
     json: String,
-    mentions: Vec<(String, String, &'static str)>,
+    mentions: Vec<(String, String)>,
 }
 
 /// The rows for `batch`, numbered from `first_seq` (chained from a zero hash: the raw
@@ -86,13 +86,7 @@ fn raw_rows(batch: &[PreparedRecord], first_seq: u64) -> Vec<RawRow> {
                     .event()
                     .mentions()
                     .iter()
-                    .map(|m| {
-                        (
-                            m.kind.as_str().to_owned(),
-                            m.id.as_str().to_owned(),
-                            "target",
-                        )
-                    })
+                    .map(|m| (m.kind.as_str().to_owned(), m.id.as_str().to_owned()))
                     .collect(),
             };
             prev = hash;
@@ -115,8 +109,7 @@ fn raw_insert(conn: &mut Connection, rows: &[RawRow], mentions: bool) {
             .unwrap();
         let mut men = tx
             .prepare_cached(
-                "INSERT OR IGNORE INTO audit_mentions (tenant, kind, entity_id, seq, role) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO audit_mentions (tenant, kind, entity_id, seq) VALUES (?1, ?2, ?3, ?4)",
             )
             .unwrap();
         for r in rows {
@@ -144,8 +137,8 @@ fn raw_insert(conn: &mut Connection, rows: &[RawRow], mentions: bool) {
                 r.json,
             ])
             .unwrap();
-            for (kind, id, role) in r.mentions.iter().filter(|_| mentions) {
-                men.execute(params![p.tenant().as_str(), kind, id, r.seq, role])
+            for (kind, id) in r.mentions.iter().filter(|_| mentions) {
+                men.execute(params![p.tenant().as_str(), kind, id, r.seq])
                     .unwrap();
             }
         }
