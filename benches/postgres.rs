@@ -5,11 +5,17 @@
 //! - `durable_singles`: 3 200 single-record appends, each acknowledged only once committed,
 //!   from 16 threads (group commit) against one thread committing each record.
 //!
+//! `durable_singles` prints the disk's state before and after it (`support/disk.rs`), probed
+//! in the client's temp dir: on this machine the server's data directory is on that disk too.
+//!
 //! ```text
 //! AUDIT_LOG_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test cargo bench --features postgres --bench postgres
 //! ```
 
 use std::time::{Duration, Instant};
+
+#[path = "support/disk.rs"]
+mod disk;
 
 use audit_log::{
     Actor, AuditLog, AuditSink, EntityRef, Entry, Event, MemorySink, PostgresOptions, PostgresSink,
@@ -180,10 +186,18 @@ fn durable_singles(c: &mut Criterion, b: &Bench) {
     .expect("connect");
     let log = AuditLog::builder(store).build();
     let n = THREADS * PER_THREAD;
+    // The client's disk: the probe cannot reach the server's file system, which is the one
+    // that syncs the commits; on this machine both are the same disk.
+    let mut disk = disk::Around::new(
+        "postgres/durable_singles",
+        &std::env::temp_dir(),
+        " (the client's; here also the server's)",
+    );
     let mut g = c.benchmark_group("postgres/durable_singles");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
     g.throughput(criterion::Throughput::Elements(n));
     g.bench_function("one_thread", |bench| {
+        disk.start();
         bench.iter(|| {
             for i in 0..n {
                 log.record_entry(entry(i)).expect("record");
@@ -191,6 +205,7 @@ fn durable_singles(c: &mut Criterion, b: &Bench) {
         })
     });
     g.bench_function("16_threads", |bench| {
+        disk.start();
         bench.iter(|| {
             std::thread::scope(|s| {
                 for t in 0..THREADS {
@@ -205,6 +220,7 @@ fn durable_singles(c: &mut Criterion, b: &Bench) {
         })
     });
     g.finish();
+    disk.finish();
 }
 
 fn benches(c: &mut Criterion) {

@@ -11,7 +11,13 @@
 //!   entries that land at random places.
 //! - `entity_timeline`: one entity's 100 records out of a 1M-record store vs a 10k one.
 //!
+//! The durable groups print the disk's state before and after them (`support/disk.rs`): a
+//! durable figure is only comparable with one taken in the same state.
+//!
 //! Run with `cargo bench --bench sqlite`; figures in docs/benchmarks.md.
+
+#[path = "support/disk.rs"]
+mod disk;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -57,7 +63,7 @@ struct RawRow {
     prev: Digest,
     hash: Digest,
     json: String,
-    mentions: Vec<(String, String, &'static str)>,
+    mentions: Vec<(String, String)>,
 }
 
 /// The rows for `batch`, numbered from `first_seq` (chained from a zero hash: the raw
@@ -80,13 +86,7 @@ fn raw_rows(batch: &[PreparedRecord], first_seq: u64) -> Vec<RawRow> {
                     .event()
                     .mentions()
                     .iter()
-                    .map(|m| {
-                        (
-                            m.kind.as_str().to_owned(),
-                            m.id.as_str().to_owned(),
-                            "target",
-                        )
-                    })
+                    .map(|m| (m.kind.as_str().to_owned(), m.id.as_str().to_owned()))
                     .collect(),
             };
             prev = hash;
@@ -109,8 +109,7 @@ fn raw_insert(conn: &mut Connection, rows: &[RawRow], mentions: bool) {
             .unwrap();
         let mut men = tx
             .prepare_cached(
-                "INSERT OR IGNORE INTO audit_mentions (tenant, kind, entity_id, seq, role) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO audit_mentions (tenant, kind, entity_id, seq) VALUES (?1, ?2, ?3, ?4)",
             )
             .unwrap();
         for r in rows {
@@ -138,8 +137,8 @@ fn raw_insert(conn: &mut Connection, rows: &[RawRow], mentions: bool) {
                 r.json,
             ])
             .unwrap();
-            for (kind, id, role) in r.mentions.iter().filter(|_| mentions) {
-                men.execute(params![p.tenant().as_str(), kind, id, r.seq, role])
+            for (kind, id) in r.mentions.iter().filter(|_| mentions) {
+                men.execute(params![p.tenant().as_str(), kind, id, r.seq])
                     .unwrap();
             }
         }
@@ -194,11 +193,13 @@ fn durable_single_appends(c: &mut Criterion) {
         .open(dir.path().join("durable.db"))
         .unwrap();
     let log = AuditLog::builder(store).build();
+    let mut disk = disk::Around::new("durable_single_appends", dir.path(), "");
     let mut g = c.benchmark_group("durable_single_appends");
     g.sample_size(10)
         .measurement_time(Duration::from_secs(10))
         .throughput(Throughput::Elements(1));
     g.bench_function("one_thread", |b| {
+        disk.start();
         let mut i = 0;
         b.iter(|| {
             i += 1;
@@ -206,6 +207,7 @@ fn durable_single_appends(c: &mut Criterion) {
         })
     });
     g.bench_function("16_threads", |b| {
+        disk.start();
         b.iter_custom(|iters| {
             let per_thread = iters.div_ceil(THREADS);
             let start = Instant::now();
@@ -226,6 +228,7 @@ fn durable_single_appends(c: &mut Criterion) {
         })
     });
     g.finish();
+    disk.finish();
 }
 
 /// What one durable commit costs as its group grows, in a store already holding 20k records
@@ -244,12 +247,14 @@ fn durable_commit_by_group_size(c: &mut Criterion) {
             .collect();
         store.append(batch).unwrap();
     }
+    let mut disk = disk::Around::new("durable_commit_by_group_size", dir.path(), "");
     let mut g = c.benchmark_group("durable_commit_by_group_size");
     g.sample_size(10).measurement_time(Duration::from_secs(5));
     let mut i = 1_000_000;
     for size in [1u64, 4, 16] {
         g.throughput(Throughput::Elements(size));
         g.bench_function(format!("{size}_records"), |b| {
+            disk.start();
             b.iter_batched(
                 || {
                     (0..size)
@@ -265,6 +270,7 @@ fn durable_commit_by_group_size(c: &mut Criterion) {
         });
     }
     g.finish();
+    disk.finish();
 }
 
 /// The same curve for raw rusqlite (`synchronous = FULL`), once with the store's full schema
@@ -273,6 +279,7 @@ fn durable_commit_by_group_size(c: &mut Criterion) {
 fn raw_durable_commit_by_group_size(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let log = preparer();
+    let mut disk = disk::Around::new("raw_durable_commit_by_group_size", dir.path(), "");
     let mut g = c.benchmark_group("raw_durable_commit_by_group_size");
     g.sample_size(10).measurement_time(Duration::from_secs(5));
     let mut n = 0;
@@ -298,6 +305,7 @@ fn raw_durable_commit_by_group_size(c: &mut Criterion) {
         for size in [1u64, 16] {
             g.throughput(Throughput::Elements(size));
             g.bench_function(format!("{schema}/{size}_records"), |b| {
+                disk.start();
                 b.iter_custom(|iters| {
                     let all = rows(iters * size);
                     let start = Instant::now();
@@ -310,6 +318,7 @@ fn raw_durable_commit_by_group_size(c: &mut Criterion) {
         }
     }
     g.finish();
+    disk.finish();
 }
 
 /// A store of `n` records in which entity `target` is named by exactly 100 of them.
