@@ -6,7 +6,7 @@
 //! faults verification must name (an unreadable row, a seq order that ends before the head,
 //! a census that counts other rows, a storage check that finds damage).
 
-use audit_log::chain::{self, BreakReason, StorageCheck, VerifyOptions, VerifyReport};
+use audit_log::chain::{self, BreakReason, ChainBreak, StorageCheck, VerifyOptions, VerifyReport};
 use audit_log::{
     Actor, AuditLog, AuditStore, Census, ChainAlgorithm, EntityRef, Error, Event, Head,
     ManualClock, MemorySink, Preparer, PurgePoint, Query, RecordStream, RetentionExt, TenantId,
@@ -262,6 +262,46 @@ fn a_census_that_counts_more_records_names_the_seq_after_the_walk() {
     assert!(chain::verify(&agreeing, &tenant()).unwrap().is_intact());
 }
 
+/// After an unreadable row the walk resumes at the next seq: the record after it is checked
+/// (not a gap), still accounts for the trail's start, and is counted. (Mutants: the resume
+/// arithmetic `seq + 1` after a corrupt row.)
+#[test]
+fn the_walk_resumes_after_a_corrupt_row() {
+    // Records 6..=10 after a purge through 5; the audit.purged record is 11.
+    let store = Probe {
+        corrupt: Some(10),
+        ..Probe::new(purged_store(10, 5))
+    };
+    let report = chain::verify(&store, &tenant()).unwrap();
+    assert_eq!(
+        report.first_break,
+        Some(ChainBreak {
+            seq: 10,
+            reason: BreakReason::Corrupt("event_json: expected value".into()),
+        })
+    );
+    assert_eq!(report.count, 6);
+    assert_eq!(report.head.map(|h| h.seq), Some(11));
+}
+
+/// A trail with a purge point and no record at all after it: nothing accounts for the start
+/// (a purge always leaves its own record), named at the seq after the anchor. (Mutants: the
+/// `anchor.seq > 0` test and the `anchor.seq + 1` seq of the walk's no-head case.)
+#[test]
+fn a_purge_point_with_no_record_after_it_is_an_unaccounted_start() {
+    let store = purged_store(10, 5);
+    store.tamper(&tenant(), Vec::clear);
+    assert_eq!(store.head(&tenant()).unwrap(), None);
+    let report = chain::verify(&store, &tenant()).unwrap();
+    assert!(!report.is_intact());
+    assert_eq!(report.count, 0);
+    assert_eq!(report.head, None);
+    assert_eq!(
+        first_break(&report),
+        Some((6, BreakReason::UnaccountedStart { anchor_seq: 5 }))
+    );
+}
+
 /// Records appended while a verification runs are for the next one: a census that sees
 /// them, with a head that has moved on to them, is no missing tail. (Mutant: `head_now <
 /// last` replaced by `head_now <= last` in `verify_with`.)
@@ -276,4 +316,21 @@ fn records_appended_during_verification_are_no_missing_tail() {
     assert!(report.is_intact(), "{report}");
     assert_eq!((report.count, report.head.map(|h| h.seq)), (5, Some(5)));
     assert_eq!(store.inner.head(&tenant()).unwrap().map(|h| h.seq), Some(7));
+}
+
+/// A record rewritten to link elsewhere, its hash recomputed so that its content checks out,
+/// is named by its link. (Mutant: `!link_unknown` replaced by `link_unknown` in `walk`,
+/// which checked links only after an unreadable row.)
+#[test]
+fn a_rehashed_record_that_links_elsewhere_is_a_wrong_link() {
+    let store = memory_store(8);
+    store.tamper(&tenant(), |records| {
+        let r = records.iter_mut().find(|r| r.seq == 5).unwrap();
+        r.prev_hash = audit_log::Digest::ZERO;
+        r.hash = chain::compute_hash(r);
+    });
+    let report = chain::verify(&store, &tenant()).unwrap();
+    assert!(!report.is_intact());
+    assert_eq!(first_break(&report), Some((5, BreakReason::WrongLink)));
+    assert_eq!(report.count, 8);
 }
