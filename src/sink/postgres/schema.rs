@@ -16,8 +16,12 @@ pub(crate) const PURGE_GATE: &str = "audit_log.purge";
 
 /// Forward migrations: `MIGRATIONS[i]` takes a schema from version `i + 1` to `i + 2`. Each
 /// runs in the installer's transaction, so a schema is migrated whole or not at all.
-const MIGRATIONS: &[fn(&Tables) -> String] =
-    &[migrate_v1_to_v2, migrate_v2_to_v3, migrate_v3_to_v4];
+const MIGRATIONS: &[fn(&Tables) -> String] = &[
+    migrate_v1_to_v2,
+    migrate_v2_to_v3,
+    migrate_v3_to_v4,
+    migrate_v4_to_v5,
+];
 
 /// Quotes an SQL identifier (`"` doubled), so any schema name the host picks is safe.
 pub(crate) fn quote_ident(name: &str) -> String {
@@ -251,6 +255,56 @@ fn migrate_v3_to_v4(t: &Tables) -> String {
     format!(
         r#"
 CREATE INDEX audit_mentions_seq ON {mentions} (tenant, seq);
+"#
+    )
+}
+
+/// Version 5: a mention row still needs its record, checked once per insert statement by a
+/// trigger whose query is planned when it runs, in place of the foreign key of version 3.
+///
+/// PostgreSQL plans a foreign key's check once per connection and keeps the plan. Planned
+/// while the records table is empty (a new store), the check chose an index that only
+/// narrows by tenant (`audit_records_event`) over the primary key, so every mention read the
+/// tenant's whole index: appends slowed linearly with the trail's size (at 10,000 records
+/// a mention insert took 1.2 ms, and a new store's durable appends ran at 175 records/s
+/// where version 2 ran 840), until the next `ANALYZE` happened to replan it. The trigger's
+/// check runs through `EXECUTE`, which plans it afresh each time against the table as it
+/// is; one anti-join per statement checks a whole batch's `COPY` at once, and takes no row
+/// lock on the records (the foreign key locked each referenced record `FOR KEY SHARE`,
+/// rewriting its tuple header). The version 4 trigger that was dropped used a static query
+/// instead, which PL/pgSQL caches the same way.
+///
+/// The key's `ON DELETE CASCADE` is not needed: a purge deletes its range's mentions itself,
+/// before the records, through the index of version 4.
+fn migrate_v4_to_v5(t: &Tables) -> String {
+    let schema = &t.quoted_schema;
+    let mentions = &t.mentions;
+    format!(
+        r#"
+ALTER TABLE {mentions} DROP CONSTRAINT audit_mentions_record;
+CREATE FUNCTION {schema}.audit_mentions_need_records() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    orphan record;
+    found_rows bigint;
+BEGIN
+    -- EXECUTE, not a static query: planned now, against the table as it is now.
+    EXECUTE format(
+        'SELECT a.tenant, a.seq FROM added a WHERE NOT EXISTS '
+        '(SELECT 1 FROM %I.audit_records r WHERE r.tenant = a.tenant AND r.seq = a.seq) LIMIT 1',
+        TG_TABLE_SCHEMA)
+        INTO orphan;
+    GET DIAGNOSTICS found_rows = ROW_COUNT;
+    IF found_rows > 0 THEN
+        RAISE EXCEPTION 'audit-log: a mention is written with its record: tenant % has no seq %',
+            orphan.tenant, orphan.seq
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER audit_mentions_need_records AFTER INSERT ON {mentions}
+    REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION {schema}.audit_mentions_need_records();
 "#
     )
 }
