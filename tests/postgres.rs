@@ -1149,6 +1149,18 @@ fn a_version_1_schema_is_migrated_and_can_then_be_purged() {
         msg.contains("a mention is written with its record: tenant default has no seq 77"),
         "{msg}"
     );
+    // A whole statement is checked at once: seqs 1 and 99, of which only 1 has its record.
+    let msg = refusal(
+        c.batch_execute(&format!(
+            "INSERT INTO {s}.audit_mentions (tenant, kind, entity_id, seq) \
+             VALUES ('default', 'user', 'x', 1), ('default', 'user', 'x', 99)"
+        )),
+        "a statement with one orphan mention",
+    );
+    assert!(
+        msg.contains("tenant default lacks a seq between 1 and 99"),
+        "{msg}"
+    );
     let tenant = TenantId::default();
     let report = store
         .purge(

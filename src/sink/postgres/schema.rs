@@ -269,9 +269,12 @@ CREATE INDEX audit_mentions_seq ON {mentions} (tenant, seq);
 /// a mention insert took 1.2 ms, and a new store's durable appends ran at 175 records/s
 /// where version 2 ran 840), until the next `ANALYZE` happened to replan it. The trigger's
 /// check runs through `EXECUTE`, which plans it afresh each time against the table as it
-/// is; one anti-join per statement checks a whole batch's `COPY` at once, and takes no row
-/// lock on the records (the foreign key locked each referenced record `FOR KEY SHARE`,
-/// rewriting its tuple header). The version 4 trigger that was dropped used a static query
+/// is. One aggregate and one index range count per tenant check a whole batch's `COPY` at
+/// once: the range from the lowest to the highest added seq holds as many records as seqs
+/// only when every seq in it, so every added one, has its record (a gap between two added
+/// seqs is refused too; a tenant's records have none unless someone deleted one by hand).
+/// It takes no row lock on the records (the foreign key locked each referenced record
+/// `FOR KEY SHARE`, rewriting its tuple header). The version 4 trigger that was dropped used a static query
 /// instead, which PL/pgSQL caches the same way.
 ///
 /// The key's `ON DELETE CASCADE` is not needed: a purge deletes its range's mentions itself,
@@ -284,19 +287,33 @@ fn migrate_v4_to_v5(t: &Tables) -> String {
 ALTER TABLE {mentions} DROP CONSTRAINT audit_mentions_record;
 CREATE FUNCTION {schema}.audit_mentions_need_records() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    orphan record;
+    gap record;
     found_rows bigint;
 BEGIN
-    -- EXECUTE, not a static query: planned now, against the table as it is now.
+    -- Every added seq has its record if, per tenant, the records between the lowest and
+    -- the highest added seq are as many as the seqs in that range (a tenant's records have
+    -- no gaps, so in practice only if): one aggregate over the added rows and one
+    -- index range count per tenant, where a probe per mention row cost a batch of 100,000
+    -- records (200,000 mentions) about 0.85 s. EXECUTE, not a static query: planned now,
+    -- against the table as it is now.
     EXECUTE format(
-        'SELECT a.tenant, a.seq FROM added a WHERE NOT EXISTS '
-        '(SELECT 1 FROM %I.audit_records r WHERE r.tenant = a.tenant AND r.seq = a.seq) LIMIT 1',
+        'SELECT a.tenant, a.lo, a.hi FROM '
+        '(SELECT tenant, min(seq) AS lo, max(seq) AS hi FROM added GROUP BY tenant) a '
+        'WHERE (SELECT count(*) FROM %I.audit_records r '
+        '       WHERE r.tenant = a.tenant AND r.seq BETWEEN a.lo AND a.hi) '
+        '    <> a.hi - a.lo + 1 '
+        'LIMIT 1',
         TG_TABLE_SCHEMA)
-        INTO orphan;
+        INTO gap;
     GET DIAGNOSTICS found_rows = ROW_COUNT;
     IF found_rows > 0 THEN
-        RAISE EXCEPTION 'audit-log: a mention is written with its record: tenant % has no seq %',
-            orphan.tenant, orphan.seq
+        IF gap.lo = gap.hi THEN
+            RAISE EXCEPTION 'audit-log: a mention is written with its record: tenant % has no seq %',
+                gap.tenant, gap.lo
+                USING ERRCODE = 'foreign_key_violation';
+        END IF;
+        RAISE EXCEPTION 'audit-log: a mention is written with its record: tenant % lacks a seq between % and %',
+            gap.tenant, gap.lo, gap.hi
             USING ERRCODE = 'foreign_key_violation';
     END IF;
     RETURN NULL;
