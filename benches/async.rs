@@ -11,7 +11,13 @@
 //!   `MemorySink`, so the layer's own cost is not hidden behind the network or a disk. Goal:
 //!   the layer's overhead below 10%.
 //!
+//! `awaited_appends` prints the disk's state before and after it (`support/disk.rs`): a
+//! durable figure is only comparable with one taken in the same state.
+//!
 //! Run with `cargo bench --features axum --bench async`; figures in docs/benchmarks.md.
+
+#[path = "support/disk.rs"]
+mod disk;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -52,7 +58,9 @@ fn awaited_appends(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteSink::open(dir.path().join("bench.db")).unwrap();
     let log = AuditLog::builder(store).build();
+    let mut disk = disk::Around::new("awaited_appends", dir.path(), "");
     group.bench_function("sync_16_threads", |b| {
+        disk.start();
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
@@ -75,6 +83,7 @@ fn awaited_appends(c: &mut Criterion) {
     let rt = runtime();
     let alog = AsyncAuditLog::new(log.clone());
     group.bench_function("async_64_tasks", |b| {
+        disk.start();
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
@@ -100,6 +109,7 @@ fn awaited_appends(c: &mut Criterion) {
         })
     });
     group.finish();
+    disk.finish();
 }
 
 /// What a handler without the layer does by hand: the context from the headers.

@@ -13,8 +13,15 @@
 //! - `lag`: appends 1,000 records per second for 10 s while forwarding to JetStream, and
 //!   prints the delivery latency (append to JetStream acknowledgement) percentiles.
 //!
+//! The `jetstream` group writes to disk (the stream's file storage, the SQLite cursors): it
+//! prints the disk's state before and after it (`support/disk.rs`), probed in the client's
+//! temp dir, on this machine the NATS server's disk too.
+//!
 //! Needs a NATS server at `AUDIT_LOG_NATS_URL` (default `nats://127.0.0.1:4222`).
 //! `cargo bench --features nats,webhook --bench forward`; see docs/benchmarks.md.
+
+#[path = "support/disk.rs"]
+mod disk;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -148,10 +155,16 @@ fn jetstream(c: &mut Criterion) {
         .iter()
         .map(|r| Format::Record.encode(r, &Product::default()).unwrap())
         .collect();
+    let mut disk = disk::Around::new(
+        "jetstream",
+        &std::env::temp_dir(),
+        " (the client's; here also the NATS server's)",
+    );
     let mut g = c.benchmark_group("jetstream");
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     g.throughput(criterion::Throughput::Elements(N as u64));
     g.bench_function("raw_publish", |b| {
+        disk.start();
         b.iter_custom(|iters| {
             rt.block_on(async {
                 let mut total = Duration::ZERO;
@@ -193,6 +206,7 @@ fn jetstream(c: &mut Criterion) {
     let cursors = Arc::new(SqliteCursors::beside(&sqlite).unwrap());
     let runs = AtomicUsize::new(0);
     g.bench_function("forwarder_sqlite_cursors", |b| {
+        disk.start();
         b.iter_custom(|iters| {
             rt.block_on(async {
                 let mut total = Duration::ZERO;
@@ -222,6 +236,7 @@ fn jetstream(c: &mut Criterion) {
         })
     });
     g.bench_function("forwarder", |b| {
+        disk.start();
         b.iter_custom(|iters| {
             rt.block_on(async {
                 let mut total = Duration::ZERO;
@@ -249,6 +264,7 @@ fn jetstream(c: &mut Criterion) {
         })
     });
     g.finish();
+    disk.finish();
 }
 
 /// A local HTTP/1.1 receiver that answers 200 to every POST.
