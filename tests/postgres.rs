@@ -371,6 +371,38 @@ fn a_new_stores_appends_do_not_read_an_index_range_per_mention() {
     );
 }
 
+/// Verification reads the entity index a window of seqs at a time: every row of a trail many
+/// windows long is read once, and a mention row forged at a window's edge is named.
+#[test]
+fn verify_reads_every_mention_of_a_trail_many_windows_long() {
+    let Some(url) = url("mention_windows") else {
+        return;
+    };
+    let schemas = Schemas::new(&url);
+    let store = schemas.sink("windows");
+    let log = Preparer::new();
+    let entries = (0..10_000u64).map(|i| {
+        Entry::new(
+            Actor::user(1, "root"),
+            Event::user_added_to_group(EntityRef::id_only(i), EntityRef::id_only(i % 7)),
+        )
+    });
+    store.append(log.prepare_batch(entries).unwrap()).unwrap();
+    let tenant = TenantId::default();
+    let v = store.verify(&tenant).unwrap();
+    assert!(v.is_intact(), "{v}");
+    // A forged mention of record 4097, the first seq of the second window.
+    let mut c = admin(&url);
+    c.batch_execute(&format!(
+        "INSERT INTO {}.audit_mentions (tenant, kind, entity_id, seq) \
+         VALUES ('default', 'user', 'mallory', 4097)",
+        store.schema()
+    ))
+    .unwrap();
+    let v = store.verify(&tenant).unwrap();
+    assert!(!v.is_intact(), "a forged mention passed: {v}");
+}
+
 #[test]
 fn appends_join_the_hosts_transaction() {
     let Some(url) = url("host_tx") else { return };

@@ -248,7 +248,14 @@ pub(crate) fn explain(sink: &PostgresSink, q: &Query) -> Result<Vec<String>> {
     })
 }
 
-/// Visits the tenant's mention rows with a seq in `first..=last`, a page at a time.
+/// Visits the tenant's mention rows with a seq in `first..=last`, a window of seqs at a time.
+///
+/// Each window is a plain range of seqs, read in no particular order (the caller takes any),
+/// so that the `(tenant, seq)` index serves it whatever the planner believes about the
+/// table. A keyset scan ordered by the primary key, which this replaced, let the planner pick
+/// the seq index and sort every remaining row of the range for each page when the table had
+/// no statistics yet (a bulk write not yet analyzed): a 1,000,000-record purge spent ~150 s
+/// there, 0.6 s per page where the sorted scan takes 15 ms.
 pub(crate) fn scan_mentions(
     sink: &PostgresSink,
     tenant: &TenantId,
@@ -256,32 +263,41 @@ pub(crate) fn scan_mentions(
     last: u64,
     visit: &mut dyn FnMut(crate::sink::MentionRow<'_>),
 ) -> Result<()> {
-    const PAGE_ROWS: i64 = 8192;
+    /// Seqs per window: a few thousand rows at a time (a record names a handful of entities).
+    const WINDOW: i64 = 4096;
     let sql = format!(
-        "SELECT kind, entity_id, seq FROM {} WHERE tenant = $1 AND seq >= $2 AND seq <= $3 \
-         AND (kind, entity_id, seq) > ($4, $5, $6) ORDER BY kind, entity_id, seq LIMIT $7",
+        "SELECT kind, entity_id, seq FROM {} WHERE tenant = $1 AND seq >= $2 AND seq <= $3",
         sink.store().tables.mentions
     );
     let first = i64::try_from(first).unwrap_or(i64::MAX);
     let last = i64::try_from(last).unwrap_or(i64::MAX);
-    let mut after = (String::new(), String::new(), i64::MIN);
-    loop {
+    // The windows cover only the seqs the tenant's rows span, not all of `first..=last`: a
+    // range given as "up to u64::MAX", or one that starts before a purged prefix, must not
+    // walk empty windows.
+    let span: (Option<i64>, Option<i64>) = sink.with_client(|client| {
+        client
+            .query_one(
+                &format!(
+                    "SELECT min(seq), max(seq) FROM {} WHERE tenant = $1",
+                    sink.store().tables.mentions
+                ),
+                &[&tenant.as_str()],
+            )
+            .and_then(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .map_err(pg_error)
+    })?;
+    let (Some(low), Some(high)) = span else {
+        return Ok(());
+    };
+    let last = last.min(high);
+    let mut start = first.max(low);
+    while start <= last {
+        let end = start.saturating_add(WINDOW - 1).min(last);
         // Read on the connection's side (see `with_client`), visit here: `visit` need not be
         // `Send`.
         let rows = sink.with_client(|client| {
             let rows = client
-                .query(
-                    &sql,
-                    &[
-                        &tenant.as_str(),
-                        &first,
-                        &last,
-                        &after.0,
-                        &after.1,
-                        &after.2,
-                        &PAGE_ROWS,
-                    ],
-                )
+                .query(&sql, &[&tenant.as_str(), &start, &end])
                 .map_err(pg_error)?;
             rows.iter()
                 .map(|row| -> Result<(String, String, i64)> {
@@ -293,19 +309,17 @@ pub(crate) fn scan_mentions(
                 })
                 .collect::<Result<Vec<_>>>()
         })?;
-        let full = rows.len() as i64 == PAGE_ROWS;
-        let mut last_row = None;
         for (kind, id, seq) in rows {
             visit(crate::sink::MentionRow {
                 kind: &kind,
                 id: &id,
                 seq: u64::try_from(seq).unwrap_or(0),
             });
-            last_row = Some((kind, id, seq));
         }
-        match last_row {
-            Some(row) if full => after = row,
-            _ => return Ok(()),
+        if end == i64::MAX {
+            break;
         }
+        start = end + 1;
     }
+    Ok(())
 }

@@ -274,8 +274,8 @@ CREATE INDEX audit_mentions_seq ON {mentions} (tenant, seq);
 /// only when every seq in it, so every added one, has its record (a gap between two added
 /// seqs is refused too; a tenant's records have none unless someone deleted one by hand).
 /// It takes no row lock on the records (the foreign key locked each referenced record
-/// `FOR KEY SHARE`, rewriting its tuple header). The version 4 trigger that was dropped used a static query
-/// instead, which PL/pgSQL caches the same way.
+/// `FOR KEY SHARE`, rewriting its tuple header). The version 4 trigger that was dropped
+/// used a static query instead, which PL/pgSQL caches the same way.
 ///
 /// The key's `ON DELETE CASCADE` is not needed: a purge deletes its range's mentions itself,
 /// before the records, through the index of version 4.
