@@ -171,16 +171,21 @@ impl Limits {
     /// Checks an event a host records (ids, field names, custom names, kinds, JSON depth,
     /// passwords) and holds its display text to the rule. See [`crate::text`].
     pub(crate) fn admit_event(&self, e: &mut Event) -> Result<()> {
-        for m in e.mentions() {
+        let mut refused = Ok(());
+        e.for_each_mention(|m| {
+            if refused.is_err() {
+                return;
+            }
             // The field path is only formatted when a check fails: this runs on every record.
             if !identifier_ok(m.id.as_str(), self.max_id_bytes) {
                 let path = format!("{}.id", m.path);
-                check_identifier(&path, m.id.as_str(), self.max_id_bytes)?;
+                refused = check_identifier(&path, m.id.as_str(), self.max_id_bytes);
             }
-            if let EntityKind::Other(k) = m.kind {
-                check_name(&format!("{}.kind", m.path), k)?;
+            if let (Ok(()), EntityKind::Other(k)) = (&refused, m.kind) {
+                refused = check_name(&format!("{}.kind", m.path), k);
             }
-        }
+        });
+        refused?;
         let max_display = self.max_display_bytes;
         e.displays_mut(|d| {
             cut_to_fit(d, max_display);
@@ -291,8 +296,9 @@ fn check_name(field: &str, name: &str) -> Result<()> {
 /// A user's field that holds the password itself, under any spelling the redaction's
 /// normalization folds together (`Password`, `password_hash`, `PASS-WD`).
 fn is_password_field(name: &str) -> bool {
-    let n = crate::redact::normalize(name);
-    n == user_fields::PASSWORD || n == "passwd" || n == "passwordhash"
+    [user_fields::PASSWORD, "passwd", "passwordhash"]
+        .iter()
+        .any(|w| crate::redact::folds_to(name, w))
 }
 
 fn password_refused(field: &str) -> Error {

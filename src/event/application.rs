@@ -44,15 +44,15 @@ pub struct ApplicationDeleted {
 fn application_mentions<'a>(
     application: &'a EntityRef,
     workspace: &'a EntityRef,
-    out: &mut Vec<Mention<'a>>,
+    out: &mut dyn FnMut(Mention<'a>),
 ) {
-    out.push(mention(
+    out(mention(
         Role::Target,
         kinds::APPLICATION,
         application,
         "event.application",
     ));
-    out.push(mention(
+    out(mention(
         Role::Related,
         kinds::WORKSPACE,
         workspace,
@@ -70,7 +70,7 @@ fn application_displays(
 }
 
 impl Carries for ApplicationCreated {
-    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+    fn mentions<'a>(&'a self, out: &mut dyn FnMut(Mention<'a>)) {
         let ApplicationCreated {
             application,
             workspace,
@@ -111,7 +111,7 @@ impl Carries for ApplicationCreated {
 }
 
 impl Carries for ApplicationEdited {
-    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+    fn mentions<'a>(&'a self, out: &mut dyn FnMut(Mention<'a>)) {
         let ApplicationEdited {
             application,
             workspace,
@@ -146,7 +146,7 @@ impl Carries for ApplicationEdited {
 }
 
 impl Carries for ApplicationDeleted {
-    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+    fn mentions<'a>(&'a self, out: &mut dyn FnMut(Mention<'a>)) {
         let ApplicationDeleted {
             application,
             workspace,

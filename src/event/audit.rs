@@ -55,7 +55,7 @@ pub struct AuditExported {
 
 /// The trail's own events name no entity and hold no display snapshot.
 impl Carries for AuditPurged {
-    fn mentions<'a>(&'a self, _: &mut Vec<Mention<'a>>) {}
+    fn mentions<'a>(&'a self, _: &mut dyn FnMut(Mention<'a>)) {}
     fn displays_mut(&mut self, _: &mut dyn FnMut(DisplayMut<'_>)) {}
     fn carried(&self) -> Carried<'_> {
         Carried::Purge(self)
@@ -66,7 +66,7 @@ impl Carries for AuditPurged {
 }
 
 impl Carries for AuditExported {
-    fn mentions<'a>(&'a self, _: &mut Vec<Mention<'a>>) {}
+    fn mentions<'a>(&'a self, _: &mut dyn FnMut(Mention<'a>)) {}
     fn displays_mut(&mut self, _: &mut dyn FnMut(DisplayMut<'_>)) {}
     fn carried(&self) -> Carried<'_> {
         Carried::Export(self)

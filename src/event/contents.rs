@@ -101,7 +101,7 @@ pub(crate) fn display_of(entity: &mut EntityRef, f: &mut dyn FnMut(DisplayMut<'_
 pub(crate) trait Carries {
     /// Every entity it names, in order: the target, related entities, the scope of a
     /// permission group.
-    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>);
+    fn mentions<'a>(&'a self, out: &mut dyn FnMut(Mention<'a>));
 
     /// Calls `f` with every display snapshot it holds: the same references as
     /// [`mentions`](Carries::mentions), in the same order, those that have one.

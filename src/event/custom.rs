@@ -67,7 +67,7 @@ impl CustomEvent {
 }
 
 impl Carries for CustomEvent {
-    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+    fn mentions<'a>(&'a self, out: &mut dyn FnMut(Mention<'a>)) {
         let CustomEvent {
             name: _,
             target,
@@ -75,10 +75,10 @@ impl Carries for CustomEvent {
             payload: _,
         } = self;
         if let Some(CustomEntity { kind, entity }) = target {
-            out.push(mention(Role::Target, kind, entity, "event.target"));
+            out(mention(Role::Target, kind, entity, "event.target"));
         }
         if let Some(CustomEntity { kind, entity }) = related {
-            out.push(mention(Role::Related, kind, entity, "event.related"));
+            out(mention(Role::Related, kind, entity, "event.related"));
         }
     }
     fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {

@@ -46,12 +46,12 @@ pub struct GroupNesting {
 }
 
 impl Carries for GroupCreated {
-    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+    fn mentions<'a>(&'a self, out: &mut dyn FnMut(Mention<'a>)) {
         let GroupCreated {
             group,
             attributes: _,
         } = self;
-        out.push(mention(Role::Target, kinds::GROUP, group, "event.group"));
+        out(mention(Role::Target, kinds::GROUP, group, "event.group"));
     }
     fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
         let GroupCreated {
@@ -83,9 +83,9 @@ impl Carries for GroupCreated {
 }
 
 impl Carries for GroupEdited {
-    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+    fn mentions<'a>(&'a self, out: &mut dyn FnMut(Mention<'a>)) {
         let GroupEdited { group, changes: _ } = self;
-        out.push(mention(Role::Target, kinds::GROUP, group, "event.group"));
+        out(mention(Role::Target, kinds::GROUP, group, "event.group"));
     }
     fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
         let GroupEdited { group, changes: _ } = self;
@@ -102,9 +102,9 @@ impl Carries for GroupEdited {
 }
 
 impl Carries for GroupDeleted {
-    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+    fn mentions<'a>(&'a self, out: &mut dyn FnMut(Mention<'a>)) {
         let GroupDeleted { group } = self;
-        out.push(mention(Role::Target, kinds::GROUP, group, "event.group"));
+        out(mention(Role::Target, kinds::GROUP, group, "event.group"));
     }
     fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
         let GroupDeleted { group } = self;
@@ -119,10 +119,10 @@ impl Carries for GroupDeleted {
 }
 
 impl Carries for GroupNesting {
-    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+    fn mentions<'a>(&'a self, out: &mut dyn FnMut(Mention<'a>)) {
         let GroupNesting { group, parent } = self;
-        out.push(mention(Role::Target, kinds::GROUP, group, "event.group"));
-        out.push(mention(Role::Related, kinds::GROUP, parent, "event.parent"));
+        out(mention(Role::Target, kinds::GROUP, group, "event.group"));
+        out(mention(Role::Related, kinds::GROUP, parent, "event.parent"));
     }
     fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
         let GroupNesting { group, parent } = self;

@@ -93,7 +93,7 @@ pub struct UnknownEvent {
 
 /// An unknown event names nothing this version can read: queries find it by name only.
 impl Carries for UnknownEvent {
-    fn mentions<'a>(&'a self, _: &mut Vec<Mention<'a>>) {}
+    fn mentions<'a>(&'a self, _: &mut dyn FnMut(Mention<'a>)) {}
     fn displays_mut(&mut self, _: &mut dyn FnMut(DisplayMut<'_>)) {}
     fn carried(&self) -> Carried<'_> {
         let UnknownEvent { name: _, raw } = self;
@@ -450,8 +450,14 @@ impl Event {
     /// then the scope of a permission group. Unknown events name none.
     pub fn mentions(&self) -> Vec<Mention<'_>> {
         let mut out = Vec::with_capacity(4);
-        self.contents().mentions(&mut out);
+        self.for_each_mention(|m| out.push(m));
         out
+    }
+
+    /// Calls `f` with each of [`mentions`](Self::mentions), in order, without collecting
+    /// them: the input checks visit them for every record.
+    pub(crate) fn for_each_mention<'a>(&'a self, mut f: impl FnMut(Mention<'a>)) {
+        self.contents().mentions(&mut f);
     }
 
     /// What the event carries besides the entities it names (attributes, changes, a

@@ -125,9 +125,9 @@ pub struct GroupPermission {
 
 impl PermissionGroupRef {
     /// The permission group (related) and the entities of its scope, as an event names them.
-    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+    fn mentions<'a>(&'a self, out: &mut dyn FnMut(Mention<'a>)) {
         let PermissionGroupRef { id, display, scope } = self;
-        out.push(Mention {
+        out(Mention {
             role: Role::Related,
             kind: kinds::PERMISSION_GROUP,
             id,
@@ -136,7 +136,7 @@ impl PermissionGroupRef {
         });
         match scope {
             Scope::System => {}
-            Scope::Workspace { workspace } => out.push(mention(
+            Scope::Workspace { workspace } => out(mention(
                 Role::Scope,
                 kinds::WORKSPACE,
                 workspace,
@@ -146,14 +146,14 @@ impl PermissionGroupRef {
                 application,
                 workspace,
             } => {
-                out.push(mention(
+                out(mention(
                     Role::Scope,
                     kinds::APPLICATION,
                     application,
                     "event.permission_group.scope.application",
                 ));
                 if let Some(ws) = workspace {
-                    out.push(mention(
+                    out(mention(
                         Role::Scope,
                         kinds::WORKSPACE,
                         ws,
@@ -191,12 +191,12 @@ impl PermissionGroupRef {
 }
 
 impl Carries for UserPermission {
-    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+    fn mentions<'a>(&'a self, out: &mut dyn FnMut(Mention<'a>)) {
         let UserPermission {
             user,
             permission_group,
         } = self;
-        out.push(mention(Role::Target, kinds::USER, user, "event.user"));
+        out(mention(Role::Target, kinds::USER, user, "event.user"));
         permission_group.mentions(out);
     }
     fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
@@ -216,12 +216,12 @@ impl Carries for UserPermission {
 }
 
 impl Carries for GroupPermission {
-    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+    fn mentions<'a>(&'a self, out: &mut dyn FnMut(Mention<'a>)) {
         let GroupPermission {
             group,
             permission_group,
         } = self;
-        out.push(mention(Role::Target, kinds::GROUP, group, "event.group"));
+        out(mention(Role::Target, kinds::GROUP, group, "event.group"));
         permission_group.mentions(out);
     }
     fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {

@@ -83,12 +83,12 @@ pub struct UserMembership {
 }
 
 impl Carries for UserCreated {
-    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+    fn mentions<'a>(&'a self, out: &mut dyn FnMut(Mention<'a>)) {
         let UserCreated {
             user,
             attributes: _,
         } = self;
-        out.push(mention(Role::Target, kinds::USER, user, "event.user"));
+        out(mention(Role::Target, kinds::USER, user, "event.user"));
     }
     fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
         let UserCreated {
@@ -120,9 +120,9 @@ impl Carries for UserCreated {
 }
 
 impl Carries for UserEdited {
-    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+    fn mentions<'a>(&'a self, out: &mut dyn FnMut(Mention<'a>)) {
         let UserEdited { user, changes: _ } = self;
-        out.push(mention(Role::Target, kinds::USER, user, "event.user"));
+        out(mention(Role::Target, kinds::USER, user, "event.user"));
     }
     fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
         let UserEdited { user, changes: _ } = self;
@@ -139,9 +139,9 @@ impl Carries for UserEdited {
 }
 
 impl Carries for UserDeleted {
-    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+    fn mentions<'a>(&'a self, out: &mut dyn FnMut(Mention<'a>)) {
         let UserDeleted { user } = self;
-        out.push(mention(Role::Target, kinds::USER, user, "event.user"));
+        out(mention(Role::Target, kinds::USER, user, "event.user"));
     }
     fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
         let UserDeleted { user } = self;
@@ -156,10 +156,10 @@ impl Carries for UserDeleted {
 }
 
 impl Carries for UserMembership {
-    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+    fn mentions<'a>(&'a self, out: &mut dyn FnMut(Mention<'a>)) {
         let UserMembership { user, group } = self;
-        out.push(mention(Role::Target, kinds::USER, user, "event.user"));
-        out.push(mention(Role::Related, kinds::GROUP, group, "event.group"));
+        out(mention(Role::Target, kinds::USER, user, "event.user"));
+        out(mention(Role::Related, kinds::GROUP, group, "event.group"));
     }
     fn displays_mut(&mut self, f: &mut dyn FnMut(DisplayMut<'_>)) {
         let UserMembership { user, group } = self;

@@ -36,12 +36,12 @@ pub struct WorkspaceDeleted {
 }
 
 impl Carries for WorkspaceCreated {
-    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+    fn mentions<'a>(&'a self, out: &mut dyn FnMut(Mention<'a>)) {
         let WorkspaceCreated {
             workspace,
             attributes: _,
         } = self;
-        out.push(mention(
+        out(mention(
             Role::Target,
             kinds::WORKSPACE,
             workspace,
@@ -78,12 +78,12 @@ impl Carries for WorkspaceCreated {
 }
 
 impl Carries for WorkspaceEdited {
-    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+    fn mentions<'a>(&'a self, out: &mut dyn FnMut(Mention<'a>)) {
         let WorkspaceEdited {
             workspace,
             changes: _,
         } = self;
-        out.push(mention(
+        out(mention(
             Role::Target,
             kinds::WORKSPACE,
             workspace,
@@ -114,9 +114,9 @@ impl Carries for WorkspaceEdited {
 }
 
 impl Carries for WorkspaceDeleted {
-    fn mentions<'a>(&'a self, out: &mut Vec<Mention<'a>>) {
+    fn mentions<'a>(&'a self, out: &mut dyn FnMut(Mention<'a>)) {
         let WorkspaceDeleted { workspace } = self;
-        out.push(mention(
+        out(mention(
             Role::Target,
             kinds::WORKSPACE,
             workspace,
