@@ -8,7 +8,12 @@
 //! - Objects (maps, structs, enum variants) come out with their entries **sorted by the key's
 //!   bytes**, and a key given twice keeps its last value, exactly as a `serde_json::Map`
 //!   would. Each entry is written to the output as it comes, its place remembered; at the end
-//!   of the object the entries are reordered in place only if they were not already sorted.
+//!   of the object the entries are reordered in place only if they were not already sorted
+//!   (each entry out of order rotated into its place; a key given twice takes a stable sort
+//!   through a scratch buffer instead). Sorting is what the encoder spends most on, so the
+//!   hot types serialize in key order (`EntityRef`, `FieldChange`) and an event's tag is
+//!   written where it sorts among its payload's fields.
+//! - The encoder's working buffers are kept per thread between events (a few KiB at most).
 //! - Every other serde type maps to what `serde_json::to_value` makes of it (`None` and unit
 //!   are null, a unit variant is its name, a newtype variant is a one-entry object, non-finite
 //!   floats are null, bytes are an array of numbers).
@@ -17,6 +22,7 @@
 //! integer beyond 64 bits) is an [`EncodeError`]; callers then fall back to the `Value` path,
 //! so the bytes are the same in every case. A proptest in `tests/roundtrip.rs` checks that.
 
+use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -60,7 +66,44 @@ type Result<T = ()> = std::result::Result<T, EncodeError>;
 /// Appends the wire object of `event` to `out` in format `F`. On an error, `out` holds a
 /// partial encoding: truncate it before falling back.
 pub(crate) fn write<F: Format>(out: &mut Vec<u8>, event: &Event) -> Result {
-    event.encode_wire(&mut Encoder::<F>::new(out))
+    // `try_with`: while the thread's locals are torn down (a record written from another
+    // local's destructor) there are no spare buffers, only fresh ones.
+    let spare = SPARE.try_with(Cell::take).unwrap_or_default();
+    let mut enc = Encoder::<F>::with_buffers(out, spare);
+    let written = event.encode_wire(&mut enc);
+    let spare = enc.into_buffers();
+    if spare.capacity() <= SPARE_CAPACITY {
+        let _ = SPARE.try_with(|s| s.set(spare));
+    }
+    written
+}
+
+/// The most bytes of working space a thread keeps between events: what a usual event needs
+/// many times over, while a one-off megabyte payload does not stay pinned to the thread.
+const SPARE_CAPACITY: usize = 64 * 1024;
+
+thread_local! {
+    /// The encoder's working space, kept between the events a thread encodes. Allocating
+    /// it afresh (and growing the sort buffer entry by entry) was about a fifth of encoding
+    /// an event. Taken out while in use, so an encoding nested in another simply starts
+    /// with empty buffers.
+    static SPARE: Cell<Buffers> = Cell::new(Buffers::default());
+}
+
+/// The encoder's working space (see [`Encoder`]'s fields).
+#[derive(Debug, Default)]
+struct Buffers {
+    keys: Vec<u8>,
+    spans: Vec<Span>,
+    scratch: Vec<u8>,
+}
+
+impl Buffers {
+    fn capacity(&self) -> usize {
+        self.keys.capacity()
+            + self.scratch.capacity()
+            + self.spans.capacity() * std::mem::size_of::<Span>()
+    }
 }
 
 fn unsupported(what: &str) -> EncodeError {
@@ -230,6 +273,9 @@ impl Format for JsonText {
     }
 }
 
+/// The key of an event's tag in its wire object.
+const TAG_KEY: &str = "event";
+
 /// Where one object entry's bytes and key sit, to sort it.
 #[derive(Debug, Clone, Copy)]
 struct Span {
@@ -273,14 +319,35 @@ pub(crate) struct Encoder<'o, F> {
 }
 
 impl<'o, F: Format> Encoder<'o, F> {
-    pub(crate) fn new(out: &'o mut Vec<u8>) -> Self {
+    #[cfg(test)]
+    fn new(out: &'o mut Vec<u8>) -> Self {
+        Self::with_buffers(out, Buffers::default())
+    }
+
+    fn with_buffers(out: &'o mut Vec<u8>, b: Buffers) -> Self {
+        let Buffers {
+            mut keys,
+            mut spans,
+            mut scratch,
+        } = b;
+        keys.clear();
+        spans.clear();
+        scratch.clear();
         Encoder {
             out,
-            keys: Vec::with_capacity(128),
-            spans: Vec::with_capacity(16),
-            scratch: Vec::new(),
+            keys,
+            spans,
+            scratch,
             pending_tag: None,
             format: PhantomData,
+        }
+    }
+
+    fn into_buffers(self) -> Buffers {
+        Buffers {
+            keys: self.keys,
+            spans: self.spans,
+            scratch: self.scratch,
         }
     }
 
@@ -348,8 +415,9 @@ impl<'o, F: Format> Encoder<'o, F> {
 
     fn end_map(&mut self, m: MapMark) -> Result {
         if let Some(tag) = m.tag {
-            // Last, so that it wins over a payload field of the same name.
-            let e = self.begin_entry("event")?;
+            // Last (if not yet written in its place), so that it wins over a payload field
+            // of the same name.
+            let e = self.begin_entry(TAG_KEY)?;
             F::str(self.out, tag)?;
             self.end_entry(e);
         }
@@ -363,7 +431,10 @@ impl<'o, F: Format> Encoder<'o, F> {
         let entries = &mut spans[m.spans_start..];
         let key = |s: &Span| &keys[s.key_start..s.key_end];
         let mut count = entries.len();
-        if !entries.windows(2).all(|w| key(&w[0]) < key(&w[1])) {
+        if !entries.windows(2).all(|w| key(&w[0]) < key(&w[1]))
+            && !sort_in_place(out, keys, entries)
+        {
+            // Keys given twice: the general way, which keeps the last of equal keys.
             // Stable, so that of equal keys the one given last ends up last and is kept.
             entries.sort_by(|a, b| key(a).cmp(key(b)));
             scratch.clear();
@@ -387,6 +458,42 @@ impl<'o, F: Format> Encoder<'o, F> {
     fn str(&mut self, s: &str) -> Result {
         F::str(self.out, s)
     }
+}
+
+/// Sorts an object's entries (contiguous in `out`, in the order of `entries`) by key, in
+/// place: each entry out of order is rotated into its place among those before it, moving
+/// only the bytes it passes, with no copy of the whole object. Returns `false`, having
+/// sorted part of them, at the first key given twice (the entries are then still in their
+/// given order among equal keys, so a stable sort can finish the job).
+///
+/// The structs of the vocabulary name their fields in reading order, not key order (a
+/// reference's `id` before its `display`), so nearly every object of an event passes here.
+fn sort_in_place(out: &mut [u8], keys: &[u8], entries: &mut [Span]) -> bool {
+    let key = |s: &Span| &keys[s.key_start..s.key_end];
+    for i in 1..entries.len() {
+        let moving = entries[i];
+        let place = entries[..i].partition_point(|s| key(s) < key(&moving));
+        if place == i {
+            continue;
+        }
+        if key(&entries[place]) == key(&moving) {
+            return false;
+        }
+        let len = moving.end - moving.start;
+        let from = entries[place].start;
+        out[from..moving.end].rotate_right(len);
+        for s in &mut entries[place..i] {
+            s.start += len;
+            s.end += len;
+        }
+        entries[place..=i].rotate_right(1);
+        entries[place] = Span {
+            start: from,
+            end: from + len,
+            ..moving
+        };
+    }
+    true
 }
 
 /// An open array.
@@ -420,6 +527,8 @@ impl<F: Format> SeqState<'_, '_, F> {
 pub(crate) struct MapState<'e, 'o, F> {
     enc: &'e mut Encoder<'o, F>,
     map: MapMark,
+    /// The object is an event's: it gets the tag, whether or not it is written yet.
+    tagged: bool,
     key: Option<EntryMark>,
     /// For a struct variant: the object and entry around this one.
     outer: Option<(MapMark, EntryMark)>,
@@ -591,6 +700,7 @@ impl<'e, 'o, F: Format> ser::Serializer for &'e mut Encoder<'o, F> {
         let map = self.begin_map();
         Ok(MapState {
             enc: self,
+            tagged: map.tag.is_some(),
             map,
             key: None,
             outer: None,
@@ -611,6 +721,7 @@ impl<'e, 'o, F: Format> ser::Serializer for &'e mut Encoder<'o, F> {
         let map = self.begin_map();
         Ok(MapState {
             enc: self,
+            tagged: map.tag.is_some(),
             map,
             key: None,
             outer: Some((outer_map, entry)),
@@ -664,6 +775,19 @@ impl<F: Format> ser::SerializeStruct for MapState<'_, '_, F> {
     type Ok = ();
     type Error = EncodeError;
     fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, v: &T) -> Result {
+        if self.tagged && key == TAG_KEY {
+            // The tag must win over a payload field of its name, written before it or after;
+            // leave that to the `Value` path rather than mirror it.
+            return Err(unsupported("a payload field named `event`"));
+        }
+        if let Some(tag) = self.map.tag {
+            // An event's tag goes in where it sorts, so that a payload whose fields come in
+            // key order needs no sorting.
+            if key.as_bytes() > TAG_KEY.as_bytes() {
+                self.enc.entry(TAG_KEY, tag)?;
+                self.map.tag = None;
+            }
+        }
         self.enc.entry(key, v)
     }
     fn end(self) -> Result {
@@ -998,6 +1122,64 @@ mod tests {
         assert_eq!(direct(&Repeated).unwrap().1, r#"{"a":2,"b":3}"#);
     }
 
+    /// An object whose entries come in the order given, repeats included, as a host's own
+    /// `Serialize` impl may write them.
+    #[derive(Debug, Clone)]
+    struct Entries(Vec<(String, Nested)>);
+
+    #[derive(Debug, Clone)]
+    enum Nested {
+        Leaf(u8),
+        Text(String),
+        Object(Entries),
+    }
+
+    impl Serialize for Entries {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut m = s.serialize_map(Some(self.0.len()))?;
+            for (k, v) in &self.0 {
+                m.serialize_entry(k, v)?;
+            }
+            m.end()
+        }
+    }
+
+    impl Serialize for Nested {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            match self {
+                Nested::Leaf(n) => s.serialize_u8(*n),
+                Nested::Text(t) => s.serialize_str(t),
+                Nested::Object(e) => e.serialize(s),
+            }
+        }
+    }
+
+    fn entries() -> impl proptest::strategy::Strategy<Value = Entries> {
+        use proptest::prelude::*;
+        let key = "[a-e]{0,3}|é|\\\"|z{1,2}";
+        let leaf = prop_oneof![
+            any::<u8>().prop_map(Nested::Leaf),
+            "[ -~]{0,12}".prop_map(Nested::Text)
+        ];
+        let nested = leaf.prop_recursive(3, 24, 6, move |inner| {
+            proptest::collection::vec((key, inner), 0..7).prop_map(|e| Nested::Object(Entries(e)))
+        });
+        proptest::collection::vec((key, nested), 0..9).prop_map(Entries)
+    }
+
+    proptest::proptest! {
+        /// Objects whose entries come in any order, with keys given twice or more, at any
+        /// depth: the in-place sort (and the general one it falls back to on a repeat)
+        /// writes the same bytes as the `Value` path, which sorts and keeps the last of
+        /// equal keys.
+        #[test]
+        fn objects_in_any_order_encode_as_their_value(e in entries()) {
+            let value = serde_json::to_value(&e).unwrap();
+            proptest::prop_assert_eq!(direct(&e).unwrap(), via_value(&value), "{}", value);
+        }
+    }
+
     fn event<T: Serialize + ?Sized>(tag: &'static str, body: &T) -> Result<(Vec<u8>, String)> {
         let mut bytes = Vec::new();
         Encoder::<CanonicalBytes>::new(&mut bytes).event(tag, body)?;
@@ -1016,6 +1198,87 @@ mod tests {
             event("x.y", &empty).unwrap(),
             via_value(&json!({"event": "x.y"}))
         );
+    }
+
+    /// A struct payload gets the tag where it sorts, whatever order its fields come in; a
+    /// struct with a field of the tag's name is left to the `Value` path, which lets the tag
+    /// win.
+    #[test]
+    fn the_event_tag_sorts_into_a_struct_payload() {
+        #[derive(Serialize)]
+        struct InOrder {
+            alpha: u8,
+            during: Vec<u8>,
+            zulu: &'static str,
+        }
+        #[derive(Serialize)]
+        struct OutOfOrder {
+            zulu: &'static str,
+            alpha: u8,
+        }
+        #[derive(Serialize)]
+        struct AllAfter {
+            group: u8,
+            parent: u8,
+        }
+        #[derive(Serialize)]
+        struct Spoofing {
+            alpha: u8,
+            event: &'static str,
+        }
+        #[derive(Serialize)]
+        struct LateSpoofing {
+            zulu: u8,
+            event: &'static str,
+        }
+        let in_order = InOrder {
+            alpha: 1,
+            during: vec![2],
+            zulu: "z",
+        };
+        assert_eq!(
+            event("x.y", &in_order).unwrap(),
+            via_value(&json!({"alpha": 1, "during": [2], "event": "x.y", "zulu": "z"}))
+        );
+        assert_eq!(
+            event(
+                "x.y",
+                &OutOfOrder {
+                    zulu: "z",
+                    alpha: 1
+                }
+            )
+            .unwrap(),
+            via_value(&json!({"alpha": 1, "event": "x.y", "zulu": "z"}))
+        );
+        assert_eq!(
+            event(
+                "x.y",
+                &AllAfter {
+                    group: 1,
+                    parent: 2
+                }
+            )
+            .unwrap(),
+            via_value(&json!({"event": "x.y", "group": 1, "parent": 2}))
+        );
+        assert!(event(
+            "x.y",
+            &Spoofing {
+                alpha: 1,
+                event: "no"
+            }
+        )
+        .is_err());
+        // Its tag is written already (before `zulu`) when the field comes.
+        assert!(event(
+            "x.y",
+            &LateSpoofing {
+                zulu: 1,
+                event: "no"
+            }
+        )
+        .is_err());
     }
 
     #[test]

@@ -89,7 +89,7 @@ impl PartialEq<&str> for EntityId {
 /// written (a user's login, a group's or application's name).
 ///
 /// The snapshot keeps the trail readable after the entity is renamed or deleted.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EntityRef {
     /// The host's id.
@@ -97,6 +97,22 @@ pub struct EntityRef {
     /// The display snapshot, if the host gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display: Option<String>,
+}
+
+/// By hand, to write the fields in key order, the order of the wire form: the canonical
+/// encoder then has nothing to sort in the reference every event carries.
+impl Serialize for EntityRef {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let EntityRef { id, display } = self;
+        let mut m = s.serialize_struct("EntityRef", 1 + usize::from(display.is_some()))?;
+        match display {
+            Some(d) => m.serialize_field("display", d)?,
+            None => m.skip_field("display")?,
+        }
+        m.serialize_field("id", id)?;
+        m.end()
+    }
 }
 
 impl EntityRef {

@@ -62,7 +62,7 @@ pub type Attributes = BTreeMap<String, FieldValue>;
 ///
 /// `old: None` means the field had no value (or the host did not know it); `new: None` means
 /// the field was cleared.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldChange {
     /// The field's name, such as `name` or `description`.
@@ -73,6 +73,27 @@ pub struct FieldChange {
     /// The value after the change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new: Option<FieldValue>,
+}
+
+/// By hand, to write the fields in key order, the order of the wire form: the canonical
+/// encoder then has nothing to sort in the change every edit carries.
+impl Serialize for FieldChange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let FieldChange { field, old, new } = self;
+        let len = 1 + usize::from(old.is_some()) + usize::from(new.is_some());
+        let mut m = s.serialize_struct("FieldChange", len)?;
+        m.serialize_field("field", field)?;
+        match new {
+            Some(v) => m.serialize_field("new", v)?,
+            None => m.skip_field("new")?,
+        }
+        match old {
+            Some(v) => m.serialize_field("old", v)?,
+            None => m.skip_field("old")?,
+        }
+        m.end()
+    }
 }
 
 impl FieldChange {
@@ -208,6 +229,79 @@ impl<'de> Deserialize<'de> for UserChange {
 
 #[cfg(test)]
 mod tests {
+    /// The fields as a derive would write them (in declaration order): the hand-written
+    /// impls in key order must describe the same object, with the same keys skipped.
+    #[derive(Serialize)]
+    struct DerivedChange<'a> {
+        field: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        old: Option<&'a FieldValue>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        new: Option<&'a FieldValue>,
+    }
+
+    #[derive(Serialize)]
+    struct DerivedRef<'a> {
+        id: &'a crate::EntityId,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        display: Option<&'a str>,
+    }
+
+    #[test]
+    fn the_key_ordered_impls_write_what_a_derive_would() {
+        let some = || Some(FieldValue::Value(json!("x")));
+        for (old, new) in [
+            (some(), some()),
+            (None, some()),
+            (some(), None),
+            (None, None),
+        ] {
+            let c = FieldChange {
+                field: "name".into(),
+                old,
+                new,
+            };
+            let derived = DerivedChange {
+                field: &c.field,
+                old: c.old.as_ref(),
+                new: c.new.as_ref(),
+            };
+            let text = serde_json::to_string(&c).unwrap();
+            assert_eq!(
+                serde_json::to_value(&c).unwrap(),
+                serde_json::to_value(&derived).unwrap()
+            );
+            assert_eq!(
+                serde_json::from_str::<FieldChange>(&text).unwrap(),
+                c,
+                "{text}"
+            );
+        }
+        for r in [
+            crate::EntityRef::new(7, "ops"),
+            crate::EntityRef::id_only("x-1"),
+        ] {
+            let derived = DerivedRef {
+                id: &r.id,
+                display: r.display.as_deref(),
+            };
+            let text = serde_json::to_string(&r).unwrap();
+            assert_eq!(
+                serde_json::to_value(&r).unwrap(),
+                serde_json::to_value(&derived).unwrap()
+            );
+            assert_eq!(
+                serde_json::from_str::<crate::EntityRef>(&text).unwrap(),
+                r,
+                "{text}"
+            );
+        }
+        assert_eq!(
+            serde_json::to_string(&crate::EntityRef::new(7, "ops")).unwrap(),
+            r#"{"display":"ops","id":"7"}"#
+        );
+    }
+
     use super::*;
     use serde_json::json;
 
