@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -18,9 +19,10 @@ pub const RECORD_FORMAT_VERSION: u32 = 1;
 /// A tenant: one independent trail with its own gapless sequence and its own hash chain.
 ///
 /// Hosts that are not multi-tenant use [`TenantId::default()`] (`"default"`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct TenantId(String);
+///
+/// Cheap to clone: every record carries its tenant, and the name is shared, not copied.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TenantId(Arc<str>);
 
 impl TenantId {
     /// The name used when none is given.
@@ -29,7 +31,7 @@ impl TenantId {
     /// A tenant by name. The name is checked (non-empty, no control characters, bounded
     /// length) when a record is prepared, not here.
     pub fn new(name: impl Into<String>) -> Self {
-        TenantId(name.into())
+        TenantId(Arc::from(name.into()))
     }
 
     /// The name.
@@ -40,7 +42,19 @@ impl TenantId {
 
 impl Default for TenantId {
     fn default() -> Self {
-        TenantId(Self::DEFAULT.to_owned())
+        TenantId(Arc::from(Self::DEFAULT))
+    }
+}
+
+impl Serialize for TenantId {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for TenantId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d).map(TenantId::from)
     }
 }
 
@@ -52,13 +66,13 @@ impl fmt::Display for TenantId {
 
 impl From<&str> for TenantId {
     fn from(s: &str) -> Self {
-        TenantId(s.to_owned())
+        TenantId(Arc::from(s))
     }
 }
 
 impl From<String> for TenantId {
     fn from(s: String) -> Self {
-        TenantId(s)
+        TenantId(Arc::from(s))
     }
 }
 

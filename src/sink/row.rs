@@ -143,8 +143,22 @@ pub(crate) fn to_i64(seq: u64) -> Result<i64> {
 pub(crate) struct Sequencer<'k, L> {
     algorithm: ChainAlgorithm,
     key: Option<&'k ChainKey>,
-    tips: HashMap<TenantId, Option<Head>>,
+    /// The first tenant seen, with its tip: nearly every batch is of one tenant, which
+    /// then costs no allocation.
+    first: Option<(TenantId, Option<Head>)>,
+    /// Every other tenant seen so far with its tip, searched while there are few; only a
+    /// batch of more than [`SCANNED`] of them builds `index`.
+    rest: Vec<(TenantId, Option<Head>)>,
+    index: HashMap<TenantId, usize>,
     lookup: L,
+}
+
+/// The most tenants a [`Sequencer`] finds by searching its list rather than a map.
+const SCANNED: usize = 8;
+
+/// A tip the sequencer itself just placed is missing: a defect here, never the input.
+fn lost(tenant: &TenantId) -> Error {
+    Error::Verification(format!("the sequencer lost tenant {tenant}'s tip"))
 }
 
 impl<'k, L: FnMut(&TenantId) -> Result<Option<Head>>> Sequencer<'k, L> {
@@ -153,27 +167,64 @@ impl<'k, L: FnMut(&TenantId) -> Result<Option<Head>>> Sequencer<'k, L> {
         Sequencer {
             algorithm,
             key,
-            tips: HashMap::new(),
+            first: None,
+            rest: Vec::new(),
+            index: HashMap::new(),
             lookup,
         }
     }
 
-    fn tip(&mut self, tenant: &TenantId) -> Result<Option<Head>> {
-        if let Some(t) = self.tips.get(tenant) {
-            return Ok(*t);
-        }
-        let t = (self.lookup)(tenant)?;
-        self.tips.insert(tenant.clone(), t);
-        Ok(t)
-    }
-
-    fn advance(&mut self, tenant: &TenantId, head: Head) {
-        match self.tips.get_mut(tenant) {
-            Some(slot) => *slot = Some(head),
+    /// The tip of `tenant`, looked up in the store the first time.
+    fn slot(&mut self, tenant: &TenantId) -> Result<&mut Option<Head>> {
+        match &self.first {
+            Some((t, _)) if t == tenant => return Ok(&mut self.first_mut()?.1),
+            Some(_) => {}
             None => {
-                self.tips.insert(tenant.clone(), Some(head));
+                let tip = (self.lookup)(tenant)?;
+                return Ok(&mut self.first.insert((tenant.clone(), tip)).1);
             }
         }
+        let found = if self.rest.len() <= SCANNED {
+            self.rest.iter().position(|(t, _)| t == tenant)
+        } else {
+            self.index.get(tenant).copied()
+        };
+        let i = match found {
+            Some(i) => i,
+            None => {
+                let tip = (self.lookup)(tenant)?;
+                self.rest.push((tenant.clone(), tip));
+                let i = self.rest.len() - 1;
+                if self.rest.len() > SCANNED {
+                    if self.index.is_empty() {
+                        let all = self.rest.iter().enumerate();
+                        self.index = all.map(|(i, (t, _))| (t.clone(), i)).collect();
+                    } else {
+                        self.index.insert(tenant.clone(), i);
+                    }
+                }
+                i
+            }
+        };
+        match self.rest.get_mut(i) {
+            Some((_, tip)) => Ok(tip),
+            None => Err(lost(tenant)),
+        }
+    }
+
+    fn first_mut(&mut self) -> Result<&mut (TenantId, Option<Head>)> {
+        self.first
+            .as_mut()
+            .ok_or_else(|| lost(&TenantId::default()))
+    }
+
+    fn tip(&mut self, tenant: &TenantId) -> Result<Option<Head>> {
+        self.slot(tenant).map(|t| *t)
+    }
+
+    fn advance(&mut self, tenant: &TenantId, head: Head) -> Result<()> {
+        *self.slot(tenant)? = Some(head);
+        Ok(())
     }
 
     /// Seals a prepared record at its tenant's next seq.
@@ -200,7 +251,7 @@ impl<'k, L: FnMut(&TenantId) -> Result<Option<Head>>> Sequencer<'k, L> {
             seal: self.key.map(|k| k.seal(&hash)),
             new_anchor: None,
         };
-        self.advance(&p.tenant, row.head());
+        self.advance(&p.tenant, row.head())?;
         Ok(row)
     }
 
@@ -248,7 +299,7 @@ impl<'k, L: FnMut(&TenantId) -> Result<Option<Head>>> Sequencer<'k, L> {
             seal: r.seal,
             new_anchor,
         };
-        self.advance(&r.tenant, row.head());
+        self.advance(&r.tenant, row.head())?;
         Ok(row)
     }
 
@@ -280,6 +331,51 @@ impl<'k, L: FnMut(&TenantId) -> Result<Option<Head>>> Sequencer<'k, L> {
     /// The tenants touched, with their last row: where each tenant's head now stands.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn tips(&self) -> impl Iterator<Item = (&TenantId, Head)> {
-        self.tips.iter().filter_map(|(t, h)| h.map(|h| (t, h)))
+        let all = self.first.iter().chain(&self.rest);
+        all.filter_map(|(t, h)| h.map(|h| (t, h)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Actor, EntityRef, Entry, Event, Preparer};
+
+    /// A batch spread over more tenants than the sequencer searches in its list: each
+    /// tenant's tip is looked up once and its records numbered on from it, whether found by
+    /// the search or by the map built past the list's size.
+    #[test]
+    fn a_batch_of_many_tenants_numbers_each_trail_on_from_its_own_tip() {
+        let p = Preparer::new();
+        let tenants: Vec<TenantId> = (0..3 * SCANNED)
+            .map(|i| TenantId::new(format!("t{i}")))
+            .collect();
+        let mut lookups = Vec::new();
+        let mut seqs = Vec::new();
+        {
+            let mut sequencer = Sequencer::new(ChainAlgorithm::default(), None, |t: &TenantId| {
+                lookups.push(t.clone());
+                // Tenant `tN` already holds N records.
+                let n: u64 = t.as_str()[1..].parse().unwrap_or(0);
+                Ok((n > 0).then_some(Head {
+                    seq: n,
+                    hash: Digest::ZERO,
+                }))
+            });
+            for round in 0..3 {
+                for t in &tenants {
+                    let e = Entry::new(Actor::system(), Event::user_deleted(EntityRef::id_only(1)))
+                        .tenant(t.clone());
+                    let r = p.prepare(e).unwrap();
+                    let row = sequencer.seal(&r).unwrap();
+                    seqs.push((t.clone(), round, row.seq));
+                }
+            }
+        }
+        assert_eq!(lookups, tenants, "one lookup per tenant, in order");
+        for (t, round, seq) in seqs {
+            let n: u64 = t.as_str()[1..].parse().unwrap();
+            assert_eq!(seq, n + 1 + round, "{t} round {round}");
+        }
     }
 }

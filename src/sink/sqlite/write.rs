@@ -162,67 +162,91 @@ fn insert_rows<'w>(
     conn: &Connection,
     rows: impl Iterator<Item = Result<Row<'w>>>,
 ) -> Result<Vec<Receipt>> {
+    let mut writer = RowWriter::new(conn)?;
     let mut receipts = Vec::new();
     for row in rows {
         let row = row?;
-        insert_row(conn, &row)?;
+        writer.insert(&row)?;
         receipts.push(row.receipt());
     }
     Ok(receipts)
 }
 
 /// One record and its mention rows (and, for an import that starts after a purge point, the
-/// tenant's anchor): the store's one row mapping.
+/// tenant's anchor): the store's one row mapping. See [`RowWriter`].
 pub(super) fn insert_row(conn: &Connection, r: &Row<'_>) -> Result<()> {
-    let seq = r.seq_i64()?;
-    if let Some(anchor) = r.new_anchor {
-        conn.prepare_cached("INSERT INTO audit_anchors (tenant, seq, hash) VALUES (?1, ?2, ?3)")
-            .sql()?
+    RowWriter::new(conn)?.insert(r)
+}
+
+/// Writes rows with the record and mention statements taken from the connection's cache
+/// once, not once per row: a batch of 100k records looked them up 200k times (1.5% of its
+/// time).
+pub(super) struct RowWriter<'c> {
+    conn: &'c Connection,
+    record: rusqlite::CachedStatement<'c>,
+    mention: rusqlite::CachedStatement<'c>,
+}
+
+impl<'c> RowWriter<'c> {
+    pub(super) fn new(conn: &'c Connection) -> Result<Self> {
+        Ok(RowWriter {
+            conn,
+            record: conn.prepare_cached(&INSERT_RECORD).sql()?,
+            mention: conn.prepare_cached(INSERT_MENTION).sql()?,
+        })
+    }
+
+    /// Inserts one row (see [`insert_row`]).
+    pub(super) fn insert(&mut self, r: &Row<'_>) -> Result<()> {
+        let seq = r.seq_i64()?;
+        if let Some(anchor) = r.new_anchor {
+            self.conn
+                .prepare_cached("INSERT INTO audit_anchors (tenant, seq, hash) VALUES (?1, ?2, ?3)")
+                .sql()?
+                .execute(params![
+                    r.tenant.as_str(),
+                    crate::sink::row::to_i64(anchor.seq)?,
+                    &anchor.hash.0[..]
+                ])
+                .sql()?;
+        }
+        let ip = r.context.ip.map(|ip| ip.to_string());
+        self.record
             .execute(params![
                 r.tenant.as_str(),
-                crate::sink::row::to_i64(anchor.seq)?,
-                &anchor.hash.0[..]
+                seq,
+                &r.id.as_bytes()[..],
+                r.occurred_at.timestamp_micros(),
+                r.actor.kind.as_str(),
+                r.actor.id,
+                r.actor.display,
+                r.event.name(),
+                r.outcome.as_str(),
+                ip,
+                r.context.user_agent,
+                r.context.request_id,
+                r.context.correlation_id,
+                r.context.reason,
+                r.schema_version,
+                r.chain.as_str(),
+                &r.prev_hash.0[..],
+                &r.hash.0[..],
+                r.event_json(),
+                r.seal.as_ref().map(|s| &s.0[..]),
             ])
             .sql()?;
+        for m in r.mentions() {
+            self.mention
+                .execute(params![
+                    r.tenant.as_str(),
+                    m.kind.as_str(),
+                    m.id.as_str(),
+                    seq
+                ])
+                .sql()?;
+        }
+        Ok(())
     }
-    let ip = r.context.ip.map(|ip| ip.to_string());
-    conn.prepare_cached(&INSERT_RECORD)
-        .sql()?
-        .execute(params![
-            r.tenant.as_str(),
-            seq,
-            &r.id.as_bytes()[..],
-            r.occurred_at.timestamp_micros(),
-            r.actor.kind.as_str(),
-            r.actor.id,
-            r.actor.display,
-            r.event.name(),
-            r.outcome.as_str(),
-            ip,
-            r.context.user_agent,
-            r.context.request_id,
-            r.context.correlation_id,
-            r.context.reason,
-            r.schema_version,
-            r.chain.as_str(),
-            &r.prev_hash.0[..],
-            &r.hash.0[..],
-            r.event_json(),
-            r.seal.as_ref().map(|s| &s.0[..]),
-        ])
-        .sql()?;
-    let mut mention = conn.prepare_cached(INSERT_MENTION).sql()?;
-    for m in r.mentions() {
-        mention
-            .execute(params![
-                r.tenant.as_str(),
-                m.kind.as_str(),
-                m.id.as_str(),
-                seq
-            ])
-            .sql()?;
-    }
-    Ok(())
 }
 
 /// The tenant's last record, else its anchor, read inside the caller's transaction; `None`
