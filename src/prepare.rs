@@ -293,7 +293,7 @@ impl Preparer {
 
         let occurred_at = truncate_to_micros(clock.now());
         let micros = occurred_at.timestamp_micros();
-        let id = new_v7(occurred_at);
+        let id = new_v7(occurred_at)?;
         let body = encode_body(
             &tenant,
             &id,
@@ -325,10 +325,22 @@ impl Preparer {
 }
 
 /// A UUIDv7 from the preparer's clock, so ids sort with `occurred_at` even under a test clock.
-fn new_v7(t: DateTime<Utc>) -> Uuid {
-    let secs = u64::try_from(t.timestamp()).unwrap_or(0);
-    let ts = uuid::Timestamp::from_unix(uuid::NoContext, secs, t.timestamp_subsec_nanos());
-    Uuid::new_v7(ts)
+///
+/// Its 74 random bits come from the operating system for every id. A generator seeded once
+/// per thread would save the system call (about a tenth of recording into memory), but
+/// `rand`'s no longer reseeds after `fork`: a host that records and then forks workers would
+/// have them draw the same bits and, within a millisecond, the same ids. Asking `getrandom`
+/// here (not through `uuid`, whose `fast-rng` feature any crate in the host's tree may turn
+/// on) keeps that so, and turns the OS's refusal into an error instead of `uuid`'s panic.
+fn new_v7(t: DateTime<Utc>) -> Result<Uuid> {
+    let mut random = [0u8; 10];
+    getrandom::fill(&mut random).map_err(|e| {
+        Error::Io(std::io::Error::other(format!(
+            "the operating system gave no random bits for a record's id: {e}"
+        )))
+    })?;
+    let millis = u64::try_from(t.timestamp_millis()).unwrap_or(0);
+    Ok(uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid())
 }
 
 #[cfg(test)]
@@ -352,6 +364,26 @@ mod tests {
         let (secs, _) = r.id().get_timestamp().unwrap().to_unix();
         assert_eq!(secs, 1_800_000_000);
         assert_eq!(r.id().get_version_num(), 7);
+    }
+
+    /// Ids made in the same microsecond still differ (their random bits), and each is a
+    /// version 7, RFC 9562 variant UUID carrying the clock's millisecond.
+    #[test]
+    fn ids_of_one_instant_differ_and_are_version_7() {
+        use chrono::TimeZone;
+        let t = Utc.timestamp_opt(1_800_000_000, 123_456_789).unwrap();
+        let p = Preparer::new().clock(ManualClock::new(t));
+        let mut ids = std::collections::HashSet::new();
+        for _ in 0..1_000 {
+            let e = Entry::new(Actor::system(), Event::user_deleted(EntityRef::id_only(1)));
+            let id = p.prepare(e).unwrap().id();
+            assert_eq!(id.get_version_num(), 7);
+            assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
+            let (secs, nanos) = id.get_timestamp().unwrap().to_unix();
+            assert_eq!((secs, nanos), (1_800_000_000, 123_000_000));
+            ids.insert(id);
+        }
+        assert_eq!(ids.len(), 1_000);
     }
 
     #[test]
