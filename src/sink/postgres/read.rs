@@ -86,7 +86,10 @@ fn decode(row: &postgres::Row) -> (Option<u64>, Result<Record>) {
     let need =
         |i: usize| -> Result<String> { get(i)?.ok_or_else(|| bad(format!("column {i} is null"))) };
     let record = (|| -> Result<Record> {
-        let tenant = TenantId::new(need(0)?);
+        let tenant = row
+            .try_get::<_, &str>(0)
+            .map(TenantId::from)
+            .map_err(|e| bad(format!("column 0: {e}")))?;
         let id = row
             .try_get::<_, uuid::Uuid>(2)
             .map_err(|e| bad(e.to_string()))?;

@@ -136,10 +136,11 @@ impl<'a> SqlitePages<'a> {
                 .query(rusqlite::params_from_iter(bind(plan.params(want as i64))))
                 .sql()?;
             let mut page = Vec::with_capacity(want);
+            let mut tenant = None;
             while let Some(row) = rows.next().sql()? {
                 let seq: i64 = row.get(1).sql()?;
                 plan.advance(seq);
-                page.push(decode(row, seq));
+                page.push(decode(row, seq, &mut tenant));
             }
             Ok(page)
         })
@@ -160,7 +161,10 @@ impl PageSource for SqlitePages<'_> {
 }
 
 /// A record from its row; anything unreadable is [`Error::Corrupt`] naming the seq.
-fn decode(row: &Row<'_>, seq: i64) -> Result<Record> {
+///
+/// `tenant` is the tenant of the row before: the rows of a page are nearly always of one
+/// tenant, whose name is then shared rather than allocated again for each.
+fn decode(row: &Row<'_>, seq: i64, tenant: &mut Option<TenantId>) -> Result<Record> {
     let seq_u = u64::try_from(seq).map_err(|_| Error::corrupt(0, format!("seq {seq}")))?;
     let bad =
         |what: &str, why: &dyn std::fmt::Display| Error::corrupt(seq_u, format!("{what}: {why}"));
@@ -169,7 +173,14 @@ fn decode(row: &Row<'_>, seq: i64) -> Result<Record> {
             row.get::<_, $t>($i).map_err(|e| bad($name, &e))?
         };
     }
-    let tenant = col!(0, "tenant", String);
+    let name = row
+        .get_ref(0)
+        .and_then(|v| v.as_str().map_err(Into::into))
+        .map_err(|e| bad("tenant", &e))?;
+    let tenant = match tenant {
+        Some(t) if t.as_str() == name => t.clone(),
+        _ => tenant.insert(TenantId::from(name)).clone(),
+    };
     let id_bytes = col!(2, "id", Vec<u8>);
     let id = Uuid::from_slice(&id_bytes).map_err(|e| bad("id", &e))?;
     let micros = col!(3, "occurred_at", i64);
@@ -223,7 +234,7 @@ fn decode(row: &Row<'_>, seq: i64) -> Result<Record> {
         seq: seq_u,
         id,
         occurred_at,
-        tenant: TenantId::new(tenant),
+        tenant,
         actor,
         event,
         outcome,
