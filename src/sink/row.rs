@@ -143,12 +143,9 @@ pub(crate) fn to_i64(seq: u64) -> Result<i64> {
 pub(crate) struct Sequencer<'k, L> {
     algorithm: ChainAlgorithm,
     key: Option<&'k ChainKey>,
-    /// The first tenant seen, with its tip: nearly every batch is of one tenant, which
-    /// then costs no allocation.
-    first: Option<(TenantId, Option<Head>)>,
-    /// Every other tenant seen so far with its tip, searched while there are few; only a
-    /// batch of more than [`SCANNED`] of them builds `index`.
-    rest: Vec<(TenantId, Option<Head>)>,
+    /// Each tenant seen so far with its tip. Nearly every batch is of one tenant, so the
+    /// list is searched; only a batch of more than [`SCANNED`] tenants builds `index`.
+    tips: Vec<(TenantId, Option<Head>)>,
     index: HashMap<TenantId, usize>,
     lookup: L,
 }
@@ -156,19 +153,13 @@ pub(crate) struct Sequencer<'k, L> {
 /// The most tenants a [`Sequencer`] finds by searching its list rather than a map.
 const SCANNED: usize = 8;
 
-/// A tip the sequencer itself just placed is missing: a defect here, never the input.
-fn lost(tenant: &TenantId) -> Error {
-    Error::Verification(format!("the sequencer lost tenant {tenant}'s tip"))
-}
-
 impl<'k, L: FnMut(&TenantId) -> Result<Option<Head>>> Sequencer<'k, L> {
     /// Seals with `algorithm`, and with `key` too in a keyed chain.
     pub(crate) fn new(algorithm: ChainAlgorithm, key: Option<&'k ChainKey>, lookup: L) -> Self {
         Sequencer {
             algorithm,
             key,
-            first: None,
-            rest: Vec::new(),
+            tips: Vec::new(),
             index: HashMap::new(),
             lookup,
         }
@@ -176,16 +167,8 @@ impl<'k, L: FnMut(&TenantId) -> Result<Option<Head>>> Sequencer<'k, L> {
 
     /// The tip of `tenant`, looked up in the store the first time.
     fn slot(&mut self, tenant: &TenantId) -> Result<&mut Option<Head>> {
-        match &self.first {
-            Some((t, _)) if t == tenant => return Ok(&mut self.first_mut()?.1),
-            Some(_) => {}
-            None => {
-                let tip = (self.lookup)(tenant)?;
-                return Ok(&mut self.first.insert((tenant.clone(), tip)).1);
-            }
-        }
-        let found = if self.rest.len() <= SCANNED {
-            self.rest.iter().position(|(t, _)| t == tenant)
+        let found = if self.tips.len() <= SCANNED {
+            self.tips.iter().position(|(t, _)| t == tenant)
         } else {
             self.index.get(tenant).copied()
         };
@@ -193,11 +176,11 @@ impl<'k, L: FnMut(&TenantId) -> Result<Option<Head>>> Sequencer<'k, L> {
             Some(i) => i,
             None => {
                 let tip = (self.lookup)(tenant)?;
-                self.rest.push((tenant.clone(), tip));
-                let i = self.rest.len() - 1;
-                if self.rest.len() > SCANNED {
+                self.tips.push((tenant.clone(), tip));
+                let i = self.tips.len() - 1;
+                if self.tips.len() > SCANNED {
                     if self.index.is_empty() {
-                        let all = self.rest.iter().enumerate();
+                        let all = self.tips.iter().enumerate();
                         self.index = all.map(|(i, (t, _))| (t.clone(), i)).collect();
                     } else {
                         self.index.insert(tenant.clone(), i);
@@ -206,16 +189,13 @@ impl<'k, L: FnMut(&TenantId) -> Result<Option<Head>>> Sequencer<'k, L> {
                 i
             }
         };
-        match self.rest.get_mut(i) {
+        match self.tips.get_mut(i) {
             Some((_, tip)) => Ok(tip),
-            None => Err(lost(tenant)),
+            // A tip placed just above: a defect here, never the input.
+            None => Err(Error::Verification(format!(
+                "the sequencer lost tenant {tenant}'s tip"
+            ))),
         }
-    }
-
-    fn first_mut(&mut self) -> Result<&mut (TenantId, Option<Head>)> {
-        self.first
-            .as_mut()
-            .ok_or_else(|| lost(&TenantId::default()))
     }
 
     fn tip(&mut self, tenant: &TenantId) -> Result<Option<Head>> {
@@ -331,8 +311,7 @@ impl<'k, L: FnMut(&TenantId) -> Result<Option<Head>>> Sequencer<'k, L> {
     /// The tenants touched, with their last row: where each tenant's head now stands.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn tips(&self) -> impl Iterator<Item = (&TenantId, Head)> {
-        let all = self.first.iter().chain(&self.rest);
-        all.filter_map(|(t, h)| h.map(|h| (t, h)))
+        self.tips.iter().filter_map(|(t, h)| h.map(|h| (t, h)))
     }
 }
 
